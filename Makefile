@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test init-db clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+## Start Gunicorn on PORT (default 5001); the embedded PostgreSQL starts with it and stops with it.
+run: install
+	$(BIN)/python -m server.devkey
+	$(BIN)/gunicorn -c gunicorn.conf.py "server:create_app()"
+
+## Run the test suite against a real (embedded) PostgreSQL.
+test: install
+	$(BIN)/pytest
+
+## Apply the schema and indexes to the configured database.
+init-db: install
+	$(BIN)/flask --app server init-db
+
+clean:
+	rm -rf $(VENV) .pytest_cache

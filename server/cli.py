@@ -1,0 +1,26 @@
+"""Flask CLI commands: `flask --app server init-db` and friends."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from .storage import database_url
+from .storage.migrate import apply_schema
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the project's commands to `flask --app server`."""
+    app.cli.add_command(init_db)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create the tables, SQL functions and indexes (safe to run again)."""
+    config = current_app.config
+    if config["STORAGE_BACKEND"] == "supabase":
+        raise click.ClickException(
+            "the Supabase backend cannot run DDL over REST; run the set-up SQL in Supabase's SQL editor"
+            " (README, Supabase section)")
+    apply_schema(database_url(config))
+    click.echo(f"schema applied ({config['STORAGE_BACKEND']} backend)")

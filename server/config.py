@@ -1,0 +1,129 @@
+"""Every setting, read once from the environment (and `.env`), validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from dotenv import load_dotenv
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value that cannot be used."""
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: how to parse it, its default and what it is for."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("STORAGE_BACKEND", _choice("", "postgres", "supabase", "embedded"), "",
+            "postgres, supabase or embedded; empty = guess from DATABASE_URL / SUPABASE_URL"),
+    Setting("DATABASE_URL", _text, "", "PostgreSQL connection string for the direct backend"),
+    Setting("SUPABASE_URL", _text, "", "Supabase project URL for the REST backend"),
+    Setting("SUPABASE_SERVICE_ROLE_KEY", _text, "", "Supabase service-role key (server side only)"),
+    Setting("DATA_DIR", _text, ".data", "where the embedded PostgreSQL and the file cache live"),
+    Setting("API_KEYS", _text, "", "KEY:SCOPE[+SCOPE],... with scopes ingest, distribute, admin"),
+    Setting("PORT", _int(1, 65535), "5001", "HTTP port Gunicorn binds"),
+    Setting("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "log level"),
+    Setting("MAX_CONTENT_LENGTH", _int(1024, 4 << 30), str(512 << 20),
+            "largest request body in bytes, also after gzip decompression"),
+    Setting("MAX_JSON_BYTES", _int(1024, 4 << 30), str(160 << 20),
+            "largest application/json body in bytes (parsed in memory; NDJSON streams)"),
+    Setting("MAX_PROFILES_PER_REQUEST", _int(1, 10_000_000), "500000", "profiles accepted per request"),
+    Setting("MAX_PROFILE_BYTES", _int(256, 16 << 20), "65536", "largest single profile (as JSON)"),
+    Setting("MAX_ERRORS_LISTED", _int(0, 100_000), "100", "rejected profiles listed in a response"),
+    Setting("BATCH_CHUNK_SIZE", _int(1, 100_000), "1000", "rows per bulk write"),
+    Setting("DB_POOL_MIN", _int(0, 100), "1", "connections each worker keeps open"),
+    Setting("DB_POOL_MAX", _int(1, 200), "8", "connections each worker may open"),
+    Setting("DB_POOL_TIMEOUT", _int(1, 600), "10", "seconds to wait for a free connection"),
+    Setting("STATEMENT_TIMEOUT_MS", _int(0, 3_600_000), "60000", "PostgreSQL statement_timeout"),
+    Setting("IDEMPOTENCY_TTL_HOURS", _int(24, 24 * 365), "48", "how long Idempotency-Key replies are kept"),
+    Setting("RETRY_AFTER_SECONDS", _int(1, 3600), "5", "Retry-After sent with 503 responses"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read every setting: overrides, then the environment, then `.env`, then defaults."""
+    load_dotenv(override=False)  # variables set by the caller win over .env
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            raw = overrides.pop(setting.name)
+            if not isinstance(raw, str):
+                values[setting.name] = raw
+                continue
+        else:
+            raw = os.environ.get(setting.name, setting.default)
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}={raw!r}: {exc}") from None
+    values.update(overrides)  # extra keys (TESTING, ...) pass through to Flask
+    values["STORAGE_BACKEND"] = choose_backend(values)
+    return values
+
+
+def choose_backend(values: Mapping[str, Any]) -> str:
+    """Pick the storage backend: explicit choice, else DATABASE_URL, else Supabase, else embedded."""
+    backend = values.get("STORAGE_BACKEND") or ""
+    if not backend:
+        if values.get("DATABASE_URL"):
+            backend = "postgres"
+        elif values.get("SUPABASE_URL") and values.get("SUPABASE_SERVICE_ROLE_KEY"):
+            backend = "supabase"
+        else:
+            backend = "embedded"
+    if backend == "postgres" and not values.get("DATABASE_URL"):
+        raise ConfigError("STORAGE_BACKEND=postgres needs DATABASE_URL")
+    if backend == "supabase" and not (values.get("SUPABASE_URL") and values.get("SUPABASE_SERVICE_ROLE_KEY")):
+        raise ConfigError("STORAGE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
+    return backend
+
+
+def setting(name: str) -> Setting:
+    """Return the declaration of one setting (for docs and tests)."""
+    return _BY_NAME[name]

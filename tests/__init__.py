@@ -1,0 +1,1 @@
+"""Test suite, run against a real embedded PostgreSQL."""

@@ -1,0 +1,117 @@
+"""Shared fixtures: one embedded PostgreSQL per session, a fresh database state per test."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+import psycopg
+import pytest
+
+from server import create_app
+from server.storage import embedded
+from server.storage.migrate import apply_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / ".data"
+TEST_DB = "scraper_test"
+
+INGEST_KEY = "ingest-key-0001"
+DISTRIBUTE_KEY = "distribute-key-0001"
+ADMIN_KEY = "admin-key-0001"
+ALL_KEY = "all-scopes-key-0001"
+API_KEYS = (f"{INGEST_KEY}:ingest,{DISTRIBUTE_KEY}:distribute,{ADMIN_KEY}:admin,"
+            f"{ALL_KEY}:ingest+distribute+admin")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh test database on the embedded server, with the schema applied."""
+    admin_url = embedded.ensure_running(DATA_DIR, stop_at_exit=True)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {TEST_DB}")
+    url = embedded.ensure_running(DATA_DIR, database=TEST_DB)
+    apply_schema(url)
+    return url
+
+
+@pytest.fixture
+def db(database_url) -> Iterable[psycopg.Connection]:
+    """An autocommit connection for arranging and checking rows; tables are emptied first."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+        yield conn
+
+
+def make_config(database_url: str, **overrides: Any) -> dict[str, Any]:
+    """Test settings: the test database, known keys, no .env influence."""
+    config = {"TESTING": True, "STORAGE_BACKEND": "postgres", "DATABASE_URL": database_url,
+              "API_KEYS": API_KEYS, "DATA_DIR": str(DATA_DIR), "DB_POOL_MIN": 0,
+              "RATELIMIT_ENABLED": False}
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app(db, database_url):
+    """An app on the test database; its pool is closed after the test."""
+    application = create_app(make_config(database_url))
+    yield application
+    application.extensions["store"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def profiles(count: int, start: int = 0, prefix: str = "p") -> list[dict[str, Any]]:
+    """`count` distinct valid profiles with ids prefix{start}..."""
+    return [{"id": f"{prefix}{i}", "username": f"user_{prefix}{i}", "full_name": f"User {i}"}
+            for i in range(start, start + count)]
+
+
+class Ingest:
+    """Post ingest requests the way a scraper does."""
+
+    def __init__(self, client, key: str = INGEST_KEY):
+        self.client = client
+        self.key = key
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **extra}
+
+    def json(self, items: list, *, source: str | None = None, gzip_body: bool = False, **headers: str):
+        body: dict[str, Any] = {"profiles": items}
+        if source is not None:
+            body["source"] = source
+        return self.raw(orjson.dumps(body), "application/json", gzip_body=gzip_body, **headers)
+
+    def ndjson(self, items: list, *, gzip_body: bool = False, **headers: str):
+        data = b"".join(orjson.dumps(item) + b"\n" for item in items)
+        return self.raw(data, "application/x-ndjson", gzip_body=gzip_body, **headers)
+
+    def raw(self, data: bytes, content_type: str, *, gzip_body: bool = False, **headers: str):
+        extra = {"Content-Type": content_type, **headers}
+        if gzip_body:
+            data = gzip.compress(data)
+            extra["Content-Encoding"] = "gzip"
+        return self.client.post("/api/ingest", data=data, headers=self.headers(**extra))
+
+
+@pytest.fixture
+def ingest(client) -> Ingest:
+    return Ingest(client)
+
+
+def count(conn: psycopg.Connection, sql: str, *params: Any) -> int:
+    """Run a COUNT query and return the number."""
+    return conn.execute(sql, params).fetchone()[0]
+
+
