@@ -22,6 +22,7 @@ def _import_pgserver(data_dir: Path):
     # so every process of this project shares the lock and no warning is raised where it is unset.
     runtime = data_dir / "run"
     runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores a runtime dir others can read
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver  # noqa: PLC0415 (deferred: only the embedded backend needs it)
 
