@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from ..errors import error_body, storage_error
 from ..storage import get_store
@@ -27,7 +27,7 @@ def readyz():
         if mapped is None:
             raise
         body = error_body("not_ready", "database is unreachable", {"database": "unreachable"})
-        return jsonify(body), 503, {"Retry-After": "5"}
+        return jsonify(body), 503, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
     ready = all(value == "ok" for value in checks.values())
     status = 200 if ready else 503
     return jsonify({"status": "ready" if ready else "not_ready", "backend": store.backend, **checks}), status

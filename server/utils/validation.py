@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -50,7 +51,15 @@ def profile_json(profile: dict, max_bytes: int) -> str:
         if b"\\u0000" in data:
             raise ValueError("NUL")
     except (TypeError, ValueError):  # lone surrogates make orjson raise; NUL we found ourselves
-        data = orjson.dumps(clean_value(profile))
+        cleaned = clean_value(profile)
+        try:
+            data = orjson.dumps(cleaned)
+        except TypeError:  # integers past 64 bits, which only the tolerant parser produces
+            try:
+                data = json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"),
+                                  allow_nan=False).encode()
+            except ValueError:
+                raise Rejected(None, "holds NaN or Infinity, which JSON cannot store") from None
     if len(data) > max_bytes:
         raise Rejected(None, f"profile is larger than {max_bytes} bytes")
     return data.decode()

@@ -1,0 +1,62 @@
+"""One store per process, made lazily, remade after fork; the schema applies any number of times."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from server.storage import StoreHolder
+from server.storage.migrate import apply_schema
+
+from .conftest import count, make_config
+
+
+def test_one_store_per_process_shared_by_threads(database_url):
+    from server.config import load_settings
+
+    holder = StoreHolder(load_settings(make_config(database_url)))
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(holder.get())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len({id(store) for store in seen}) == 1
+        assert holder.get() is seen[0]
+    finally:
+        holder.close()
+
+
+def test_a_forked_child_makes_its_own_store(database_url):
+    from server.config import load_settings
+
+    holder = StoreHolder(load_settings(make_config(database_url)))
+    parent_store = holder.get()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: must not reuse the parent's pool, and its own must work
+        try:
+            child_store = holder.get()
+            ok = child_store is not parent_store and child_store.readiness()["database"] == "ok"
+            os.write(write_end, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    answer = os.read(read_end, 1)
+    os.close(read_end)
+    try:
+        assert answer == b"1"
+        assert holder.get() is parent_store and parent_store.readiness()["database"] == "ok"
+    finally:
+        holder.close()
+
+
+def test_schema_can_be_applied_again_without_losing_rows(database_url, ingest, db):
+    ingest.json([{"id": "keep", "username": "keep"}])
+    apply_schema(database_url)
+    apply_schema(database_url)
+    assert count(db, "SELECT count(*) FROM global_usernames") == 1
+    indexes = {r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'global_usernames'")}
+    assert "idx_global_usernames_unused" in indexes
