@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import current_api_key, require_scope
-from ..errors import BadRequest, PayloadTooLarge, Unprocessable
+from ..errors import BadRequest, Unprocessable
 from ..storage import get_store
 from ..utils.batch_processor import IngestLimits, process
 from ..utils.request_body import HashingReader, body_kind, body_chunks, ndjson_records, parse_json_document
@@ -45,9 +45,6 @@ def ingest():
         limit, limit_name = min(config["MAX_JSON_BYTES"], config["MAX_CONTENT_LENGTH"]), "MAX_JSON_BYTES"
     else:
         limit, limit_name = config["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH"
-    if request.content_length is not None and request.content_length > config["MAX_CONTENT_LENGTH"]:
-        raise PayloadTooLarge(f"request body is over the limit of {config['MAX_CONTENT_LENGTH']} bytes"
-                              " (MAX_CONTENT_LENGTH)", details={"limit_bytes": config["MAX_CONTENT_LENGTH"]})
     body = HashingReader(body_chunks(request.stream, request.headers.get("Content-Encoding"),
                                      limit, limit_name))
     if kind == "json":  # read and parse before taking a database connection
