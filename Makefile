@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test init-db clean
+.PHONY: install run test init-db clean bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,8 @@ init-db: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## Benchmarks against peers in the same run (see bench/README.md); QUICK=1 for a short run.
+bench: install
+	$(BIN)/pip install --quiet "sqlalchemy>=2"
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)

@@ -24,6 +24,9 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
+# Several masters may run on one machine (tests, side-by-side deploys); the control socket's
+# fixed default path would be shared between them, and nothing here uses it.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: our ingest and distribution against peers measured in the same run."""

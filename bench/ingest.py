@@ -1,0 +1,122 @@
+"""Ingest benchmarks: our HTTP endpoint in three shapes against the peers, same rows, same run."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from statistics import median
+from typing import Callable
+
+import orjson
+import psycopg
+
+from . import peers
+from .dataset import Dataset, make_dataset
+from .serve import gunicorn, request, worker_peak_rss_mb
+
+BENCH_KEY = "bench-key-000001"
+
+
+def _post(port: int, body: bytes, **headers: str) -> dict:
+    status, reply = request(port, "POST", "/api/ingest", body, {
+        "Authorization": f"Bearer {BENCH_KEY}", "Content-Type": "application/json", **headers})
+    if status != 200:
+        raise RuntimeError(f"ingest answered {status}: {reply[:300]!r}")
+    return orjson.loads(reply)
+
+
+def http_json(port: int, data: Dataset) -> None:
+    _post(port, data.json_body())
+
+
+def http_ndjson_gzip(port: int, data: Dataset) -> None:
+    _post(port, data.ndjson_gzip_body(), **{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+
+
+def http_eight_clients(port: int, data: Dataset) -> None:
+    """8 threads posting 1000-profile JSON requests until the job is done."""
+    work: queue.Queue[bytes] = queue.Queue()
+    for body in data.json_chunks(1000):
+        work.put(body)
+    failures: list[Exception] = []
+
+    def client() -> None:
+        while True:
+            try:
+                body = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                _post(port, body)
+            except Exception as exc:  # noqa: BLE001 (reported after the run)
+                failures.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def check_tables(url: str, data: Dataset) -> None:
+    """Every contender must leave the same rows: each valid profile raw, each id once in the pool."""
+    valid = len(data.valid)
+    with psycopg.connect(url) as conn:
+        raw = conn.execute("SELECT count(*) FROM raw_scraped_profiles").fetchone()[0]
+        pool = conn.execute("SELECT count(*) FROM global_usernames").fetchone()[0]
+    if (raw, pool) != (valid, valid):
+        raise RuntimeError(f"expected {valid} raw rows and pool rows, found {raw} and {pool}")
+
+
+def measure(url: str, data: Dataset, runs: int, action: Callable[[], None]) -> float:
+    """Median seconds of `runs` runs, each from the same starting tables, each result checked."""
+    times = []
+    for _ in range(runs):
+        peers.reset(url, data)
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+        check_tables(url, data)
+    return median(times)
+
+
+def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> list[dict]:
+    """Every contender at every size; rows/s and ratios against the floor and SQLAlchemy."""
+    rows = []
+    with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, _):
+        for size in sizes:
+            data = make_dataset(size)
+            contenders: dict[str, Callable[[], None]] = {
+                "http JSON, 1 request": lambda: http_json(port, data),
+                "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, data),
+                "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, data),
+                "floor: psql \\copy + SQL": lambda: peers.floor(url, psql, data),
+                "SQLAlchemy executemany": lambda: peers.sqlalchemy_executemany(url, data),
+                "seed 000 shape": lambda: peers.seed_shape(url, data),
+            }
+            if size <= 5000:
+                contenders["per-row INSERT+SELECT"] = lambda: peers.per_row(url, data)
+            seconds = {name: measure(url, data, runs, action) for name, action in contenders.items()}
+            floor_s = seconds["floor: psql \\copy + SQL"]
+            orm_s = seconds["SQLAlchemy executemany"]
+            for name, secs in seconds.items():
+                rows.append({"size": size, "contender": name, "median_s": round(secs, 3),
+                             "rows_per_s": round(len(data.valid) / secs),
+                             "vs_floor": round(floor_s / secs, 2), "vs_sqlalchemy": round(orm_s / secs, 2)})
+    return rows
+
+
+def run_rss(url: str, size: int) -> list[dict]:
+    """Peak worker RSS during one `size`-profile ingest, JSON and NDJSON, each on a fresh Gunicorn."""
+    data = make_dataset(size)
+    rows = []
+    for name, send in (("JSON", http_json), ("NDJSON+gzip", http_ndjson_gzip)):
+        peers.reset(url, data)
+        with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, master):
+            send(port, data)
+            rows.append({"size": size, "body": name, "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
+    return rows

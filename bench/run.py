@@ -1,0 +1,72 @@
+"""`make bench`: run the benchmarks, print the tables, write bench/results/<date>.json."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+import psycopg
+
+from server.storage import embedded
+from server.storage.migrate import apply_schema
+
+from .ingest import run_ingest, run_rss
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "scraper_bench"
+
+
+def bench_database() -> str:
+    """A fresh benchmark database on the embedded PostgreSQL, schema applied."""
+    admin = embedded.ensure_running(ROOT / ".data", stop_at_exit=True)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    url = embedded.ensure_running(ROOT / ".data", database=BENCH_DB)
+    apply_schema(url)
+    return url
+
+
+def psql_binary() -> Path:
+    """The psql that ships with the embedded server, so the floor needs no system install."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / "psql"
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    """Print rows as an aligned text table."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print(f"\n{title}")
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths)))
+
+
+def main() -> None:
+    """Parse arguments, run what was asked, report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes only (a minute or two)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    args = parser.parse_args()
+    sizes = [5_000, 50_000] if args.quick else [5_000, 50_000, 500_000]
+    url = bench_database()
+    results = {"date": datetime.date.today().isoformat(), "quick": args.quick, "runs": args.runs}
+    results["ingest"] = run_ingest(url, psql_binary(), sizes, args.runs)
+    print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
+                results["ingest"])
+    results["rss"] = run_rss(url, sizes[-1])
+    print_table("Gunicorn worker peak RSS", results["rss"])
+    out = ROOT / "bench" / "results" / f"{results['date']}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
