@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -87,14 +88,15 @@ def measure(url: str, data: Dataset, runs: int, action: Callable[[], None]) -> f
 def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> list[dict]:
     """Every contender at every size; rows/s and ratios against the floor and SQLAlchemy."""
     rows = []
-    with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, _):
+    with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, _), tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             data = make_dataset(size)
+            csv_path = data.write_stage_csv(Path(tmp) / f"stage-{size}.csv")  # made before the clock runs
             contenders: dict[str, Callable[[], None]] = {
                 "http JSON, 1 request": lambda: http_json(port, data),
                 "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, data),
                 "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, data),
-                "floor: psql \\copy + SQL": lambda: peers.floor(url, psql, data),
+                "floor: psql \\copy + SQL": lambda: peers.floor(url, psql, csv_path),
                 "SQLAlchemy executemany": lambda: peers.sqlalchemy_executemany(url, data),
                 "seed 000 shape": lambda: peers.seed_shape(url, data),
             }

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from pathlib import Path
 
 import orjson
 import psycopg
 
-from server.storage.postgres import _INSERT_RAW, _STAGE_TABLE
-
 from .dataset import Dataset
 
 _BENCH_INGEST = "00000000-0000-0000-0000-00000000beef"
-_FLOOR_GLOBAL = f"""
+# The floor: the same rows as CSV, \copy-ed into a staging table, then two set-based INSERTs.
+_FLOOR_SQL = f"""
+BEGIN;
+CREATE TEMP TABLE stage (position integer, profile_id text, username text, full_name text,
+    source text, scraped_at timestamptz, profile jsonb, is_first boolean) ON COMMIT DROP;
+\\copy stage FROM '{{csv}}' WITH (FORMAT csv, NULL '')
+INSERT INTO raw_scraped_profiles
+    (ingest_id, position, profile_id, username, full_name, source, scraped_at, profile)
+SELECT '{_BENCH_INGEST}', position, profile_id, username, full_name, source, scraped_at, profile
+FROM stage;
 INSERT INTO global_usernames (id, username, full_name, source, first_ingest_id)
-SELECT profile_id, username, full_name, source, '{_BENCH_INGEST}' FROM ingest_stage WHERE is_first
+SELECT profile_id, username, full_name, source, '{_BENCH_INGEST}' FROM stage WHERE is_first
 ORDER BY profile_id ON CONFLICT (id) DO NOTHING;
+COMMIT;
 """
 
 
@@ -31,15 +38,11 @@ def reset(url: str, data: Dataset) -> None:
         conn.execute("VACUUM ANALYZE global_usernames")
 
 
-def floor(url: str, psql: Path, data: Dataset) -> None:
+def floor(url: str, psql: Path, csv_path: Path) -> None:
     """psql \\copy of a CSV into the staging table + the same set-based INSERTs: no HTTP, no Python."""
-    with tempfile.TemporaryDirectory() as tmp:
-        csv_path = data.write_stage_csv(Path(tmp) / "stage.csv")
-        script = (f"BEGIN;\n{_STAGE_TABLE};\n"
-                  f"\\copy ingest_stage FROM '{csv_path}' WITH (FORMAT csv, NULL '')\n"
-                  f"{_INSERT_RAW.replace('%s', repr(_BENCH_INGEST))};\n{_FLOOR_GLOBAL}COMMIT;\n")
-        subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], input=script.encode(),
-                       check=True, capture_output=True)
+    script = _FLOOR_SQL.replace("{csv}", str(csv_path))
+    subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], input=script.encode(),
+                   check=True, capture_output=True)
 
 
 def sqlalchemy_executemany(url: str, data: Dataset) -> None:

@@ -14,24 +14,9 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import Conflict
 from .base import IngestTotals, StagedProfile, StoredReply
+from .copy_writer import ChunkWriter
 
 logger = logging.getLogger("server.batch_processor")
-
-_STAGE_TABLE = """
-CREATE TEMP TABLE ingest_stage (
-    position integer, profile_id text COLLATE "C", username text, full_name text,
-    source text, scraped_at timestamptz, profile jsonb, is_first boolean
-) ON COMMIT DROP
-"""
-_STAGE_COPY = ("COPY ingest_stage (position, profile_id, username, full_name, source, scraped_at,"
-               " profile, is_first) FROM STDIN")
-
-_INSERT_RAW = """
-INSERT INTO raw_scraped_profiles
-    (ingest_id, position, profile_id, username, full_name, source, scraped_at, profile)
-SELECT %s, position, profile_id, username, full_name, source, scraped_at, profile
-FROM ingest_stage
-"""
 
 # One batch of the pool insert, in profile-id order. Every ingest takes the pool's row locks in
 # the same (ascending) order, so concurrent ingests of overlapping ids wait for each other instead
@@ -39,7 +24,7 @@ FROM ingest_stage
 _INSERT_GLOBAL_BATCH = """
 WITH batch AS (
     SELECT profile_id, username, full_name, source FROM ingest_stage
-    WHERE is_first AND profile_id > %(after)s ORDER BY profile_id LIMIT %(size)s
+    WHERE profile_id > %(after)s ORDER BY profile_id LIMIT %(size)s
 ), added AS (
     INSERT INTO global_usernames (id, username, full_name, source, first_ingest_id)
     SELECT profile_id, username, full_name, source, %(ingest_id)s FROM batch ORDER BY profile_id
@@ -74,31 +59,23 @@ class PostgresIngest:
         self.key = key
         self.chunk_size = chunk_size
         self.previous = previous
-        self._staged = 0
-        self._distinct = 0
-        self._chunks = 0
+        self._writer: ChunkWriter | None = None
 
     def write_chunk(self, rows: Sequence[StagedProfile]) -> None:
-        """COPY one chunk into the transaction's staging table."""
-        if not self._chunks:
-            self.conn.execute(_STAGE_TABLE)
-        with self.conn.cursor().copy(_STAGE_COPY) as copy:
-            for row in rows:
-                copy.write_row(row)
-        self._chunks += 1
-        self._staged += len(rows)
-        self._distinct += sum(1 for row in rows if row.first)
-        logger.info("✓ Staged batch %d (%d records)", self._chunks, len(rows))
+        """Hand one chunk to the background COPY writer (started on the first chunk)."""
+        if self._writer is None:
+            self._writer = ChunkWriter(self.conn, self.ingest_id)
+        self._writer.put(rows)
 
     def finish(self) -> IngestTotals:
-        """Insert the staged rows into raw_scraped_profiles, then new ids into the pool in batches."""
-        if not self._staged:
+        """Wait for the raw rows to be written, then add new ids to the pool in id-ordered batches."""
+        if self._writer is None:
             return IngestTotals(0, 0, 0)
-        inserted_raw = self.conn.execute(_INSERT_RAW, [self.ingest_id]).rowcount
-        logger.info("✓ Inserted %d records into raw_scraped_profiles", inserted_raw)
+        self._writer.close()
+        inserted_raw, distinct = self._writer.raw_rows, self._writer.first_rows
         logger.info("Checking for existing profiles in global_usernames...")
-        self.conn.execute("CREATE INDEX ON ingest_stage (profile_id) WHERE is_first")
-        batches = -(-self._distinct // self.chunk_size)
+        self.conn.execute("CREATE INDEX ON ingest_stage (profile_id)")
+        batches = -(-distinct // self.chunk_size)
         after, added_total = "", 0
         for number in range(1, batches + 1):
             after, size, added = self.conn.execute(_INSERT_GLOBAL_BATCH, {
@@ -106,7 +83,15 @@ class PostgresIngest:
             added_total += added
             logger.info("✓ Inserted batch %d/%d into global_usernames (%d records, %d already there)",
                         number, batches, added, size - added)
-        return IngestTotals(inserted_raw, added_total, self._distinct)
+        return IngestTotals(inserted_raw, added_total, distinct)
+
+    def close(self) -> None:
+        """Stop the writer thread before the transaction ends, however the request ended."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 (the request is already failing with its own error)
+                pass
 
     def record(self, body_sha256: str, response: dict[str, Any]) -> None:
         """Store this ingest's reply so a retry with the same Idempotency-Key gets it back."""
@@ -157,7 +142,11 @@ class PostgresStore:
                     " WHERE api_key_id = %s AND idempotency_key = %s",
                     [api_key_id, idempotency_key]).fetchone()
                 previous = StoredReply(*row) if row else None
-            yield PostgresIngest(conn, api_key_id, idempotency_key, self.chunk_size, previous)
+            txn = PostgresIngest(conn, api_key_id, idempotency_key, self.chunk_size, previous)
+            try:
+                yield txn
+            finally:
+                txn.close()
 
     def readiness(self) -> dict[str, Any]:
         """Check the database answers and our tables exist."""
