@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import threading
 
-from server.storage import StoreHolder
+import psycopg
+import pytest
+
+from server.storage import StagedProfile, StoreHolder
 from server.storage.migrate import apply_schema
 
 from .conftest import count, make_config
@@ -60,3 +63,22 @@ def test_schema_can_be_applied_again_without_losing_rows(database_url, ingest, d
     assert count(db, "SELECT count(*) FROM global_usernames") == 1
     indexes = {r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'global_usernames'")}
     assert "idx_global_usernames_unused" in indexes
+
+
+def test_a_failed_copy_surfaces_and_nothing_lands(database_url, db):
+    from server.config import load_settings
+    from server.storage.postgres import PostgresStore
+
+    store = PostgresStore(database_url, load_settings(make_config(database_url)))
+    row = StagedProfile(0, "a", "a", None, None, None, "{}", True)
+    try:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with store.begin_ingest("key-id", None) as txn:
+                txn.write_chunk([row])
+                txn.write_chunk([row])  # the same (ingest, position) twice breaks the primary key
+                txn.write_chunk([row])
+                txn.finish()
+    finally:
+        store.close()
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 0
+    assert count(db, "SELECT count(*) FROM global_usernames") == 0
