@@ -74,6 +74,16 @@ def check_response(response: httpx.Response) -> None:
     raise TransientResponse(status, code, _retry_after(response))
 
 
+def drop_non_jwt_bearer(request: httpx.Request) -> None:
+    """Send a new-style secret key (sb_secret_...) only as `apikey`, never as a Bearer token.
+
+    supabase-py puts the key in both headers; that suits the legacy service_role key (a JWT),
+    but a secret key is no JWT, and PostgREST refuses a Bearer value it cannot parse (PGRST301).
+    """
+    if request.headers.get("Authorization", "").startswith("Bearer sb_"):
+        del request.headers["Authorization"]
+
+
 def make_http_client(config: Mapping[str, Any]) -> httpx.Client:
     """An HTTP/1.1 client with explicit timeouts, for one process.
 
@@ -86,7 +96,7 @@ def make_http_client(config: Mapping[str, Any]) -> httpx.Client:
         http1=True, http2=False, follow_redirects=False,
         timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_SECONDS, pool=timeout),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=5.0),
-        event_hooks={"response": [check_response]})
+        event_hooks={"request": [drop_non_jwt_bearer], "response": [check_response]})
 
 
 def make_client(config: Mapping[str, Any], http: httpx.Client) -> Client:

@@ -16,8 +16,9 @@ from .fake_postgrest import SERVICE_KEY, SUPABASE_URL, FakePostgrest
 
 def supabase_config(database_url: str, **overrides: Any) -> dict[str, Any]:
     """Test settings for the Supabase backend; retries do not wait."""
-    return make_config(database_url, STORAGE_BACKEND="supabase", SUPABASE_URL=SUPABASE_URL,
-                       SUPABASE_SERVICE_ROLE_KEY=SERVICE_KEY, SUPABASE_RETRY_BACKOFF_MS=0, **overrides)
+    settings = {"STORAGE_BACKEND": "supabase", "SUPABASE_URL": SUPABASE_URL,
+                "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY, "SUPABASE_RETRY_BACKOFF_MS": 0}
+    return make_config(database_url, **{**settings, **overrides})
 
 
 @pytest.fixture

@@ -103,3 +103,22 @@ def test_readyz_names_the_backend_and_is_503_when_supabase_is_down(client, fake)
     assert response.get_json() == {"status": "ready", "backend": "supabase", "database": "ok", "schema": "ok"}
     fake.fail("rpc/existing_profile_ids", status=503)
     assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("key, bearer", [
+    ("sb_secret_abc123", None),  # a secret key is no JWT: apikey header only
+    ("eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2ln", "Bearer eyJhbGciOiJIUzI1NiJ9"),
+], ids=["secret-key", "legacy-service-role-jwt"])
+def test_the_key_goes_in_apikey_and_only_a_jwt_also_as_bearer(fake, database_url, key, bearer):
+    from server.config import load_settings
+    from server.storage.supabase import SupabaseStore
+
+    from .conftest import supabase_config
+    other = SupabaseStore(load_settings(supabase_config(database_url, SUPABASE_SERVICE_ROLE_KEY=key)))
+    try:
+        other.readiness()
+    finally:
+        other.close()
+    sent = fake.requests[-1].headers
+    assert sent["apikey"] == key
+    assert sent.get("Authorization", "").partition(".")[0] == (bearer or "")

@@ -9,10 +9,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from server.storage import embedded
 from server.storage.supabase_setup import setup_sql
 
-from ..conftest import DATA_DIR, count
+from ..conftest import count, fresh_database
 
 SETUP_DB = "supabase_setup_test"
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -79,15 +78,11 @@ def test_two_claims_of_one_new_key_at_once_give_exactly_one_owner(db, database_u
 @pytest.fixture(scope="module")
 def supabase_like_db(database_url) -> str:
     """A fresh database with Supabase's API roles and default grants, and the set-up script run twice."""
-    admin_url = embedded.ensure_running(DATA_DIR)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for role in API_ROLES:
+    url = fresh_database(SETUP_DB, schema=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for role in API_ROLES:  # roles belong to the whole server: made once, kept
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
                 conn.execute(f"CREATE ROLE {role} NOLOGIN" + (" BYPASSRLS" if role == "service_role" else ""))
-        conn.execute(f"DROP DATABASE IF EXISTS {SETUP_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SETUP_DB}")
-    url = embedded.ensure_running(DATA_DIR, database=SETUP_DB)
-    with psycopg.connect(url, autocommit=True) as conn:
         # What every Supabase project grants the API roles before the user runs anything.
         conn.execute("GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role")
         for kind in ("TABLES", "FUNCTIONS"):
