@@ -87,8 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
             "first wait before retrying a failed Supabase request; doubles with jitter, 3 attempts"),
     Setting("SUPABASE_MIN_CHUNK_SIZE", _int(1, 1000), "50",
             "smallest write a statement timeout may split a Supabase chunk into before giving up"),
-    Setting("SUPABASE_CLAIM_LEASE_SECONDS", _int(10, 3600), "60",
-            "how long an Idempotency-Key stays claimed over REST after its request stops renewing it"),
+    Setting("SUPABASE_CLAIM_LEASE_SECONDS", _int(10, 3600), "120",
+            "how long an Idempotency-Key stays claimed over REST after its request last renewed it;"
+            " keep it above 3 x SUPABASE_TIMEOUT_SECONDS"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -87,9 +87,10 @@ def drop_non_jwt_bearer(request: httpx.Request) -> None:
 def make_http_client(config: Mapping[str, Any]) -> httpx.Client:
     """An HTTP/1.1 client with explicit timeouts, for one process.
 
-    HTTP/2 (supabase-py's default) reuses a connection the gateway may have closed while idle,
-    which surfaces as `RemoteProtocolError: Server disconnected`; HTTP/1.1 with short keep-alive
-    does not share that failure mode.
+    supabase-py's default HTTP/2 connection is long-lived and shared by every request; once the
+    gateway drops it, they fail with `RemoteProtocolError: Server disconnected`. HTTP/1.1
+    connections idle at most 5 s here, so we close them before the gateway does, and the rare
+    disconnect that still happens is retried like any transport error.
     """
     timeout = float(config["SUPABASE_TIMEOUT_SECONDS"])
     return httpx.Client(
@@ -103,8 +104,10 @@ def make_client(config: Mapping[str, Any], http: httpx.Client) -> Client:
     """A supabase-py client on `http`, for server use: no session, no built-in retries."""
     options = ClientOptions(
         httpx_client=http, auto_refresh_token=False, persist_session=False,
-        postgrest_client_retry=False)  # ours (below) covers writes too, not only GET
-    return create_client(config["SUPABASE_URL"], config["SUPABASE_SERVICE_ROLE_KEY"], options)
+        postgrest_client_retry=False)  # RetryPolicy covers writes too, not only GET
+    client = create_client(config["SUPABASE_URL"], config["SUPABASE_SERVICE_ROLE_KEY"], options)
+    client.postgrest  # noqa: B018 (built lazily by supabase-py; build it now, not racing in threads)
+    return client
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -83,13 +83,13 @@ def test_without_a_key_a_retry_after_a_failure_half_way_is_a_new_ingest(ingest, 
 
 
 class SlowClock:
-    """A monotonic clock where each reading is 30 seconds after the last."""
+    """A monotonic clock where each reading is 60 seconds after the last."""
 
     def __init__(self):
         self.now = 0.0
 
     def monotonic(self) -> float:
-        self.now += 30
+        self.now += 60
         return self.now
 
 
@@ -97,7 +97,7 @@ def test_a_long_request_renews_its_claim_between_chunks(ingest, fake, db, monkey
     monkeypatch.setattr(supabase_module, "time", SlowClock())
     assert ingest.json(profiles(2500), **KEY).status_code == 200
     renewals = [r for r in fake.requests if r.url.path.endswith(RENEW)]
-    assert len(renewals) == 3  # after each chunk: 30 s > a third of the 60 s lease
-    assert orjson.loads(renewals[0].content)["p_lease_seconds"] == 60
+    assert len(renewals) == 3  # after each chunk: 60 s >= a third of the 120 s lease
+    assert orjson.loads(renewals[0].content)["p_lease_seconds"] == 120
     assert count(db, "SELECT count(*) FROM ingest_claims"
-                     " WHERE lease_until > now() + interval '50 seconds'") == 1
+                     " WHERE lease_until > now() + interval '110 seconds'") == 1
