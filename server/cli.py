@@ -12,6 +12,7 @@ from .storage.migrate import apply_schema
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to `flask --app server`."""
     app.cli.add_command(init_db)
+    app.cli.add_command(supabase_sql)
 
 
 @click.command("init-db")
@@ -20,7 +21,15 @@ def init_db() -> None:
     config = current_app.config
     if config["STORAGE_BACKEND"] == "supabase":
         raise click.ClickException(
-            "the Supabase backend cannot run DDL over REST; run the set-up SQL in Supabase's SQL editor"
-            " (README, Supabase section)")
+            "the Supabase backend cannot run DDL over REST; print the set-up SQL with"
+            " `flask --app server supabase-sql` and run it in Supabase's SQL editor (README, Supabase)")
     apply_schema(database_url(config))
     click.echo(f"schema applied ({config['STORAGE_BACKEND']} backend)")
+
+
+@click.command("supabase-sql")
+def supabase_sql() -> None:
+    """Print the set-up SQL to paste into Supabase's SQL editor (tables, functions, indexes, RLS)."""
+    from .storage.supabase_setup import setup_sql
+
+    click.echo(setup_sql(), nl=False)

@@ -80,6 +80,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATEMENT_TIMEOUT_MS", _int(0, 3_600_000), "60000", "PostgreSQL statement_timeout"),
     Setting("IDEMPOTENCY_TTL_HOURS", _int(24, 24 * 365), "48", "how long Idempotency-Key replies are kept"),
     Setting("RETRY_AFTER_SECONDS", _int(1, 3600), "5", "Retry-After sent with 503 responses"),
+    # The Supabase REST backend.
+    Setting("SUPABASE_TIMEOUT_SECONDS", _int(1, 600), "30",
+            "seconds one Supabase REST request may take to send and answer (connecting: 5)"),
+    Setting("SUPABASE_RETRY_BACKOFF_MS", _int(0, 60_000), "500",
+            "first wait before retrying a failed Supabase request; doubles with jitter, 3 attempts"),
+    Setting("SUPABASE_MIN_CHUNK_SIZE", _int(1, 1000), "50",
+            "smallest write a statement timeout may split a Supabase chunk into before giving up"),
+    Setting("SUPABASE_CLAIM_LEASE_SECONDS", _int(10, 3600), "120",
+            "how long an Idempotency-Key stays claimed over REST after its request last renewed it;"
+            " keep it above 3 x SUPABASE_TIMEOUT_SECONDS"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -26,16 +26,22 @@ API_KEYS = (f"{INGEST_KEY}:ingest,{DISTRIBUTE_KEY}:distribute,{ADMIN_KEY}:admin,
             f"{ALL_KEY}:ingest+distribute+admin")
 
 
+def fresh_database(name: str, *, schema: bool = True) -> str:
+    """Create database `name` anew on the embedded server (schema applied unless told not to)."""
+    admin_url = embedded.ensure_running(DATA_DIR, stop_at_exit=True)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = embedded.ensure_running(DATA_DIR, database=name)
+    if schema:
+        apply_schema(url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A fresh test database on the embedded server, with the schema applied."""
-    admin_url = embedded.ensure_running(DATA_DIR, stop_at_exit=True)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {TEST_DB}")
-    url = embedded.ensure_running(DATA_DIR, database=TEST_DB)
-    apply_schema(url)
-    return url
+    return fresh_database(TEST_DB)
 
 
 @pytest.fixture
