@@ -46,6 +46,13 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _http_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL such as https://<project>.supabase.co")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: how to parse it, its default and what it is for."""
@@ -60,7 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STORAGE_BACKEND", _choice("", "postgres", "supabase", "embedded"), "",
             "postgres, supabase or embedded; empty = guess from DATABASE_URL / SUPABASE_URL"),
     Setting("DATABASE_URL", _text, "", "PostgreSQL connection string for the direct backend"),
-    Setting("SUPABASE_URL", _text, "", "Supabase project URL for the REST backend"),
+    Setting("SUPABASE_URL", _http_url, "", "Supabase project URL for the REST backend"),
     Setting("SUPABASE_SERVICE_ROLE_KEY", _text, "", "Supabase service-role key (server side only)"),
     Setting("DATA_DIR", _text, ".data", "where the embedded PostgreSQL and the file cache live"),
     Setting("API_KEYS", _text, "", "KEY:SCOPE[+SCOPE],... with scopes ingest, distribute, admin"),

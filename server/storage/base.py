@@ -43,7 +43,8 @@ class StoredReply:
 
 
 class IngestTransaction(Protocol):
-    """One ingest request's writes; nothing is visible to others until the context exits cleanly."""
+    """One ingest request's writes. Direct PostgreSQL: one transaction, all or nothing. Supabase
+    REST: chunk by chunk, each safe to repeat, so a retry of the same ingest never double-counts."""
 
     ingest_id: str
     previous: StoredReply | None

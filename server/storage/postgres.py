@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -111,11 +112,14 @@ class PostgresStore:
         self.backend = backend
         self.chunk_size = config["BATCH_CHUNK_SIZE"]
         statement_timeout = config["STATEMENT_TIMEOUT_MS"]
-        # Transaction-mode poolers (Supabase's port 6543) cannot keep prepared statements.
-        prepare = None if ":6543" in conninfo else 5
+        # Transaction-mode poolers (Supabase's port 6543) hand each transaction to any server
+        # connection: prepared statements and session settings would not stay with us there.
+        pooled = str(conninfo_to_dict(conninfo).get("port", "")) == "6543"
 
         def configure(conn: psycopg.Connection) -> None:
-            conn.prepare_threshold = prepare
+            if pooled:
+                conn.prepare_threshold = None
+                return  # the pooler's role settings bound statement time
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [str(statement_timeout)])
             conn.commit()
 
