@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable, Iterator
 import click
 import orjson
 from flask import current_app
+from flask.cli import with_appcontext
 
 from .errors import ApiError, storage_error
 from .progress import Progress
@@ -84,6 +85,7 @@ _END = object()
               help="rows committed together; default MAX_PROFILES_PER_REQUEST")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
 @click.option("--verbose", is_flag=True, help="also print the batch processor's log lines")
+@with_appcontext
 def ingest_file(path: Path, file_format: str | None, source: str | None, rows_per_transaction: int | None,
                 as_json: bool, verbose: bool) -> None:
     """Import profiles from PATH (JSON, NDJSON or CSV, optionally .gz) in constant memory."""
