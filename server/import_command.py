@@ -44,27 +44,24 @@ class _ReportingTransaction:
 
 
 def import_records(records: Iterable[Any], store: Store, limits: IngestLimits, source: str | None,
-                   rows_per_transaction: int, digest: Callable[[], str],
-                   on_finish: Callable[[int], None] = lambda part: None) -> dict[str, Any]:
-    """Ingest `records` in transactions of at most `rows_per_transaction`; return the summed reply.
+                   digest: Callable[[], str], on_finish: Callable[[int], None] = lambda part: None
+                   ) -> dict[str, Any]:
+    """Ingest `records` in transactions of `limits.max_profiles` rows at most; return the summed reply.
 
     Each part is one `store.begin_ingest` transaction, exactly as one request to the endpoint, so an
     interrupted import keeps the parts already committed and nothing of the part it was in.
+    `digest()` is recorded as each part's body hash: the hash of the file's bytes read so far.
     """
     iterator: Iterator[Any] = iter(records)
-    part_limits = IngestLimits(chunk_size=limits.chunk_size, max_profiles=rows_per_transaction,
-                               max_profile_bytes=limits.max_profile_bytes,
-                               max_errors_listed=limits.max_errors_listed)
     summary: dict[str, Any] = {"success": True, "ingest_ids": [], **dict.fromkeys(SUMMED, 0),
                                "errors": [], "errors_truncated": False}
     for part in itertools.count(1):
         first = next(iterator, _END)
         if first is _END:
             break
-        part_records = itertools.chain([first], itertools.islice(iterator, rows_per_transaction - 1))
+        part_records = itertools.chain([first], itertools.islice(iterator, limits.max_profiles - 1))
         with store.begin_ingest(CLI_KEY_ID, None) as txn:
-            result = process(part_records, _ReportingTransaction(txn, lambda: on_finish(part)),
-                             part_limits, source)
+            result = process(part_records, _ReportingTransaction(txn, lambda: on_finish(part)), limits, source)
             txn.record(digest(), result)
         offset = summary["received"]  # error indexes count from the start of the file
         for name in SUMMED:
@@ -102,7 +99,8 @@ def ingest_file(path: Path, file_format: str | None, source: str | None, rows_pe
                 source = json_document_source(stream)
     except FileFormatError as exc:
         raise click.ClickException(str(exc)) from None
-    limits = IngestLimits(chunk_size=config["BATCH_CHUNK_SIZE"], max_profiles=config["MAX_PROFILES_PER_REQUEST"],
+    limits = IngestLimits(chunk_size=config["BATCH_CHUNK_SIZE"],
+                          max_profiles=min(rows_per_transaction, config["MAX_PROFILES_PER_REQUEST"]),
                           max_profile_bytes=config["MAX_PROFILE_BYTES"],
                           max_errors_listed=config["MAX_ERRORS_LISTED"])
     counter, stream = open_source(path)
@@ -119,9 +117,8 @@ def ingest_file(path: Path, file_format: str | None, source: str | None, rows_pe
     try:
         with stream:
             records = counted(read_records(stream, file_format, config["MAX_PROFILE_BYTES"]))
-            summary = import_records(records, get_store(), limits, source,
-                                     min(rows_per_transaction, config["MAX_PROFILES_PER_REQUEST"]),
-                                     lambda: counter.sha256.hexdigest(), finishing)
+            summary = import_records(records, get_store(), limits, source, counter.sha256.hexdigest,
+                                     finishing)
     except Exception as exc:  # noqa: BLE001 (reported as one line; the open transaction rolled back)
         failure = exc if isinstance(exc, (FileFormatError, ApiError)) else storage_error(exc)
         if failure is None:
