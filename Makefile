@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test init-db clean bench
+.PHONY: install run test init-db clean bench config-docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 ## Apply the schema and indexes to the configured database.
 init-db: install
 	$(BIN)/flask --app server init-db
+
+## Rewrite .env.example and the README's configuration table from server/config.py.
+config-docs: install
+	$(BIN)/python -c "from server.config import write_config_docs; write_config_docs()"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

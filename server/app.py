@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping
 
 from flask import Flask
@@ -12,7 +11,10 @@ from .auth import parse_api_keys
 from .cli import register_commands
 from .config import ConfigError, load_settings
 from .errors import register_error_handlers
-from .extensions import cache, limiter
+from .extensions import cache
+from .logs import configure_logging
+from .ratelimit import init_rate_limits
+from .serving import init_serving
 from .storage import StoreHolder
 
 
@@ -28,6 +30,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         raise ConfigError("API_KEYS is empty: set at least one KEY:SCOPE (make run writes a development key)")
     app.extensions["store"] = StoreHolder(app.config)
     register_extensions(app)
+    init_serving(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -37,17 +40,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the limiter and the cache to this app."""
     app.config.setdefault("CACHE_TYPE", "SimpleCache")
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    limiter.init_app(app)
+    init_rate_limits(app)
     cache.init_app(app)
-
-
-def configure_logging(app: Flask) -> None:
-    """Send our loggers to stderr at LOG_LEVEL (Gunicorn collects stderr)."""
-    root = logging.getLogger("server")
-    root.setLevel(app.config["LOG_LEVEL"].upper())
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.propagate = False

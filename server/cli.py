@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
+from .import_command import ingest_file
 from .storage import database_url
 from .storage.migrate import apply_schema
 
@@ -13,6 +14,7 @@ def register_commands(app: Flask) -> None:
     """Attach the project's commands to `flask --app server`."""
     app.cli.add_command(init_db)
     app.cli.add_command(supabase_sql)
+    app.cli.add_command(ingest_file)
 
 
 @click.command("init-db")

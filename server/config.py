@@ -53,6 +53,25 @@ def _http_url(raw: str) -> str:
     return value
 
 
+def _optional_int(low: int, high: int) -> Callable[[str], int | None]:
+    bounded = _int(low, high)
+
+    def parse(raw: str) -> int | None:
+        return bounded(raw) if raw.strip() else None
+
+    return parse
+
+
+def _rate_limit(raw: str) -> str:
+    """Flask-Limiter notation such as `600/minute` or `10/second;1000/day`; empty = no limit."""
+    from limits import parse_many  # noqa: PLC0415 (only needed while reading settings)
+
+    value = raw.strip()
+    if value:
+        parse_many(value)  # raises ValueError naming the bad part
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: how to parse it, its default and what it is for."""
@@ -97,10 +116,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SUPABASE_CLAIM_LEASE_SECONDS", _int(10, 3600), "120",
             "how long an Idempotency-Key stays claimed over REST after its request last renewed it;"
             " keep it above 3 x SUPABASE_TIMEOUT_SECONDS"),
+    # Serving: Gunicorn, rate limits, proxies, logs, metrics, compression.
+    Setting("WEB_CONCURRENCY", _optional_int(1, 256), "",
+            "Gunicorn worker processes; empty = one per CPU core, at least 2"),
+    Setting("GUNICORN_THREADS", _int(1, 64), "4", "threads per Gunicorn worker"),
+    Setting("GUNICORN_TIMEOUT", _int(10, 3600), "120",
+            "seconds a worker may stay silent before Gunicorn restarts it"),
+    Setting("GUNICORN_GRACEFUL_TIMEOUT", _int(1, 3600), "600",
+            "seconds running requests get to finish when a worker is restarted or stopped"),
+    Setting("GUNICORN_MAX_REQUESTS", _int(0, 10_000_000), "2000",
+            "requests before a worker is recycled (with jitter); 0 = never"),
+    Setting("FORWARDED_ALLOW_IPS", _text, "127.0.0.1",
+            "proxy addresses Gunicorn trusts for X-Forwarded-Proto (comma-separated, * = any)"),
+    Setting("PROXY_FIX_X_FOR", _int(0, 5), "0",
+            "proxies in front of the app that append X-Forwarded-For (0 = use the socket address)"),
+    Setting("PROXY_FIX_X_PROTO", _int(0, 5), "0", "proxies in front of the app that set X-Forwarded-Proto"),
+    Setting("REDIS_URL", _text, "", "Redis for rate-limit counters shared by every worker and machine"),
+    Setting("RATELIMIT_ENABLED", _bool, "true", "turn rate limiting on or off"),
+    Setting("RATELIMIT_INGEST", _rate_limit, "120/minute", "limit per API key for POST /api/ingest"),
+    Setting("RATELIMIT_READ", _rate_limit, "600/minute", "limit per API key for lists and stats"),
+    Setting("RATELIMIT_RUN", _rate_limit, "10/minute", "limit per API key for starting a distribution run"),
+    Setting("RATELIMIT_ADMIN", _rate_limit, "30/minute", "limit per API key for admin routes"),
+    Setting("LOG_FORMAT", _choice("json", "text"), "json", "json (one object per line) or text"),
+    Setting("SLOW_QUERY_MS", _int(0, 3_600_000), "1000", "log SQL statements slower than this; 0 = off"),
+    Setting("GZIP_MIN_BYTES", _int(0, 1 << 30), "1024",
+            "gzip JSON responses at least this large when the client accepts gzip"),
 )
-
-_BY_NAME = {s.name: s for s in SETTINGS}
-
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read every setting: overrides, then the environment, then `.env`, then defaults."""
@@ -141,6 +182,27 @@ def choose_backend(values: Mapping[str, Any]) -> str:
     return backend
 
 
-def setting(name: str) -> Setting:
-    """Return the declaration of one setting (for docs and tests)."""
-    return _BY_NAME[name]
+def env_example() -> str:
+    """The text of .env.example: every setting with its help as a comment and its default."""
+    lines = ["# Copy to .env and adjust. Variables set in the environment win over this file.", ""]
+    for item in SETTINGS:
+        lines += [f"# {item.help}", f"{item.name}={item.default}", ""]
+    return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{s.name}` | {f'`{s.default}`' if s.default else '(empty)'} | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)
+
+
+def write_config_docs() -> None:
+    """Rewrite .env.example and the README's table from SETTINGS (`make config-docs`)."""
+    from pathlib import Path
+
+    Path(".env.example").write_text(env_example())
+    readme = Path("README.md").read_text()
+    start = readme.index("| variable | default | meaning |")
+    end = readme.index("\n\n", start)
+    Path("README.md").write_text(readme[:start] + markdown_table() + readme[end:])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify
 
-from ..errors import error_body, storage_error
+from ..errors import error_body
 from ..storage import get_store
 
 bp = Blueprint("health", __name__)
+logger = logging.getLogger("server.health")
 
 
 @bp.get("/healthz")
@@ -18,16 +21,18 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The database answers and the schema is applied; 503 otherwise."""
+    """The database answers and the schema is applied; 503 with Retry-After otherwise."""
     try:
         store = get_store()
         checks = store.readiness()
-    except Exception as exc:  # any failure means "not ready"; the reason is logged, not shown
-        mapped = storage_error(exc)
-        if mapped is None:
-            raise
-        body = error_body("not_ready", "database is unreachable", {"database": "unreachable"})
-        return jsonify(body), 503, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
-    ready = all(value == "ok" for value in checks.values())
-    status = 200 if ready else 503
-    return jsonify({"status": "ready" if ready else "not_ready", "backend": store.backend, **checks}), status
+    except Exception:  # any failure means "not ready"; the reason goes to the log, never to the client
+        logger.warning("readiness check failed", exc_info=True)
+        return _not_ready("database is unreachable", {"database": "unreachable"})
+    if not all(value == "ok" for value in checks.values()):
+        return _not_ready("database schema is not applied; run `flask --app server init-db`", checks)
+    return jsonify({"status": "ready", "backend": store.backend, **checks})
+
+
+def _not_ready(message: str, checks: dict):
+    retry_after = str(current_app.config["RETRY_AFTER_SECONDS"])
+    return jsonify(error_body("not_ready", message, checks)), 503, {"Retry-After": retry_after}

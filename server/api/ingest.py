@@ -6,6 +6,9 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import current_api_key, require_scope
 from ..errors import BadRequest, Unprocessable
+from ..errors import BadRequest, Unprocessable
+from ..metrics import record_ingest
+from ..ratelimit import limit_group
 from ..storage import get_store
 from ..utils.batch_processor import IngestLimits, process
 from ..utils.request_body import HashingReader, body_kind, body_chunks, ndjson_records, parse_json_document
@@ -35,6 +38,7 @@ def _idempotency_key() -> str | None:
 
 
 @bp.post("/api/ingest")
+@limit_group("ingest")
 @require_scope("ingest")
 def ingest():
     """Store every valid profile in raw_scraped_profiles and new ids in the pool, atomically."""
@@ -62,6 +66,7 @@ def ingest():
             return response
         result = process(records, txn, _limits(), source, expected)
         txn.record(body.hexdigest(), result)
+    record_ingest(result)
     return jsonify(result)
 
 

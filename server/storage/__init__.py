@@ -65,6 +65,10 @@ class StoreHolder:
                     atexit.register(self._store.close)
         return self._store
 
+    def existing(self) -> Store | None:
+        """This process's store if it has been made already; never creates one."""
+        return self._store if self._pid == os.getpid() else None
+
     def close(self) -> None:
         """Close the store if this process made one."""
         if self._store is not None and self._pid == os.getpid():

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import Conflict
 from .base import IngestTotals, StagedProfile, StoredReply
 from .copy_writer import ChunkWriter
+from .slow_queries import slow_query_cursor
 
 logger = logging.getLogger("server.batch_processor")
 
@@ -123,11 +124,15 @@ class PostgresStore:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [str(statement_timeout)])
             conn.commit()
 
+        connect_kwargs: dict[str, Any] = {"connect_timeout": 5}
+        cursor_factory = slow_query_cursor(config["SLOW_QUERY_MS"])
+        if cursor_factory is not None:
+            connect_kwargs["cursor_factory"] = cursor_factory
         self.pool = ConnectionPool(
             conninfo, min_size=config["DB_POOL_MIN"], max_size=config["DB_POOL_MAX"],
             timeout=config["DB_POOL_TIMEOUT"], configure=configure,
             check=ConnectionPool.check_connection,  # drop connections a database restart broke
-            kwargs={"connect_timeout": 5}, open=False, name="server")
+            kwargs=connect_kwargs, open=False, name="server")
         self.pool.open(wait=False)
 
     @contextmanager

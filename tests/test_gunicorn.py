@@ -1,0 +1,126 @@
+"""The app under real Gunicorn with 2 workers: ingest, metrics and limits across workers, a killed worker."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import signal
+import time
+
+import orjson
+import pytest
+import redis
+
+from .conftest import ALL_KEY, INGEST_KEY, count, profiles
+from .servers import GunicornServer, fresh_client, redis_url  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(database_url, tmp_path_factory):
+    """One Gunicorn for this module; the ingest limit is small enough to reach, per worker."""
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("gunicorn"), database_url,
+                              RATELIMIT_INGEST="3/minute").start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when absent."""
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
+        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
+            return float(match.group(2))
+    return 0.0
+
+
+def ndjson_gz(items: list) -> bytes:
+    return gzip.compress(b"".join(orjson.dumps(item) + b"\n" for item in items))
+
+
+def post_ingest(client, server, items, key=ALL_KEY):
+    return client.post(f"{server.url}/api/ingest", content=ndjson_gz(items), headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+
+
+def test_ingest_through_gunicorn_lands_in_the_database(server, db):
+    with fresh_client() as client:
+        response = post_ingest(client, server, profiles(1000) + profiles(10))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["received"], body["inserted_raw"], body["added_to_global"], body["duplicates_in_request"]) == (
+        1010, 1010, 1000, 10)
+    assert response.headers["X-Request-ID"]
+    assert count(db, "SELECT count(*) FROM global_usernames") == 1000
+
+
+def test_metrics_add_up_requests_of_both_workers(server, db):
+    with fresh_client() as client:
+        before = client.get(f"{server.url}/metrics").text
+        for _ in range(20):
+            assert client.get(f"{server.url}/healthz").status_code == 200
+        post_ingest(client, server, profiles(7))
+        after = client.get(f"{server.url}/metrics").text
+    served = (metric(after, "http_requests_total", route="/healthz", status="200")
+              - metric(before, "http_requests_total", route="/healthz", status="200"))
+    assert served == 20  # whichever worker answered /metrics, it counted both workers' requests
+    added = (metric(after, "ingest_profiles_total", outcome="added_to_global")
+             - metric(before, "ingest_profiles_total", outcome="added_to_global"))
+    assert added == 7
+    assert metric(after, "db_pool_connections", state="max") >= 8  # DB_POOL_MAX of at least one worker
+    pids = {int(m) for m in re.findall(r"_(\d+)\.db", " ".join(os.listdir(server.metrics_dir)))}
+    assert len(pids) >= 2, "both workers should have written samples"
+
+
+def test_memory_limits_are_counted_per_worker(server, db):
+    """memory:// keeps one counter per worker: with 2 workers a key gets between 1x and 2x its limit."""
+    with fresh_client() as client:
+        statuses = [post_ingest(client, server, profiles(1, start=i), key=INGEST_KEY).status_code
+                    for i in range(10)]
+    assert set(statuses) == {200, 429}
+    assert 3 <= statuses.count(200) <= 6
+
+
+def test_a_worker_killed_with_sigkill_is_replaced_and_requests_keep_succeeding(server, db):
+    with fresh_client() as client:
+        # Make both workers open their pool, so each has live pool gauges on disk.
+        for _ in range(40):
+            if len(_gauge_pids(server)) >= 2:
+                break
+            assert client.get(f"{server.url}/readyz").status_code == 200
+        victim = _gauge_pids(server)[0]
+        assert victim in server.worker_pids()
+        os.kill(victim, signal.SIGKILL)
+        statuses = [client.get(f"{server.url}/readyz").status_code for _ in range(20)]
+        deadline = time.monotonic() + 30
+        while victim in server.worker_pids() or len(server.worker_pids()) < 2:
+            assert time.monotonic() < deadline, f"no replacement worker:\n{server.log_tail()}"
+            time.sleep(0.2)
+        statuses += [client.get(f"{server.url}/readyz").status_code for _ in range(20)]
+        metrics = client.get(f"{server.url}/metrics")
+    assert statuses == [200] * 40
+    assert metrics.status_code == 200
+    assert victim not in _gauge_pids(server)  # child_exit dropped the dead worker's live gauges
+
+
+def _gauge_pids(server) -> list[int]:
+    return sorted(int(m) for m in re.findall(r"gauge_livesum_(\d+)\.db", " ".join(os.listdir(server.metrics_dir))))
+
+
+def test_redis_limits_are_shared_by_every_worker(database_url, tmp_path_factory, redis_url, db):
+    redis.Redis.from_url(redis_url).flushdb()
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("gunicorn-redis"), database_url,
+                              REDIS_URL=redis_url, RATELIMIT_INGEST="4/minute").start()
+    try:
+        with fresh_client() as client:
+            responses = [post_ingest(client, gunicorn, profiles(1, start=i)) for i in range(9)]
+    finally:
+        gunicorn.stop()
+    statuses = [r.status_code for r in responses]
+    assert statuses == [200] * 4 + [429] * 5  # one budget, whichever worker answers
+    refused = responses[-1]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["X-RateLimit-Limit"] == "4"

@@ -1,0 +1,62 @@
+"""GET /openapi.json describes exactly the app's routes, is valid OpenAPI 3.1, and /docs shows it."""
+
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    """(path in OpenAPI notation, method) for every rule the app serves, static files aside."""
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        routes |= {(path, method.lower()) for method in rule.methods - IGNORED_METHODS}
+    return routes
+
+
+def test_the_description_lists_exactly_the_app_routes(app, client):
+    spec = client.get("/openapi.json").get_json()
+    described = {(path, method) for path, operations in spec["paths"].items() for method in operations}
+    assert described == app_routes(app)
+
+
+def test_the_description_is_valid_openapi_3_1(client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    validate(spec)  # raises on any schema error
+
+
+def test_every_operation_has_an_id_a_summary_and_an_example_answer(client):
+    spec = client.get("/openapi.json").get_json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("operationId") and operation.get("summary"), (method, path)
+            success = [r for status, r in operation["responses"].items() if status.startswith("2")]
+            assert success, (method, path)
+            if path not in ("/openapi.json", "/docs"):  # these two are the description itself
+                assert any("example" in media for r in success for media in r.get("content", {}).values()), (
+                    method, path)
+
+
+def test_routes_that_need_a_key_say_so_and_list_401_403_429(client):
+    spec = client.get("/openapi.json").get_json()
+    ingest = spec["paths"]["/api/ingest"]["post"]
+    assert ingest["security"] == [{"apiKey": []}]
+    assert {"401", "403", "429"} <= set(ingest["responses"])
+
+
+def test_the_docs_page_shows_every_operation(client):
+    response = client.get("/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    spec = client.get("/openapi.json").get_json()
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            assert f'id="{operation["operationId"]}"' in page
+            assert path in page
