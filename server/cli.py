@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from .import_command import ingest_file
-from .storage import database_url
+from .storage import database_url, own_embedded_server
 from .storage.migrate import apply_schema
 
 
@@ -18,6 +19,7 @@ def register_commands(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create the tables, SQL functions and indexes (safe to run again)."""
     config = current_app.config
@@ -25,6 +27,7 @@ def init_db() -> None:
         raise click.ClickException(
             "the Supabase backend cannot run DDL over REST; print the set-up SQL with"
             " `flask --app server supabase-sql` and run it in Supabase's SQL editor (README, Supabase)")
+    own_embedded_server(config)
     apply_schema(database_url(config))
     click.echo(f"schema applied ({config['STORAGE_BACKEND']} backend)")
 

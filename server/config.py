@@ -144,9 +144,14 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read every setting: overrides, then the environment, then `.env`, then defaults."""
-    load_dotenv(override=False)  # variables set by the caller win over .env
+    """Read every setting: overrides, then the environment, then `.env`, then defaults.
+
+    An app made for tests (overrides with TESTING) ignores `.env`, so a developer's local
+    settings cannot change what the tests see.
+    """
     overrides = dict(overrides or {})
+    if not overrides.get("TESTING"):
+        load_dotenv(override=False)  # variables set by the caller win over .env
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         if setting.name in overrides:

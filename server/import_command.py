@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 
 from .errors import ApiError, storage_error
 from .progress import Progress
-from .storage import Store, get_store
+from .storage import Store, get_store, own_embedded_server
 from .utils.batch_processor import IngestLimits, process
 from .utils.file_records import FORMATS, FileFormatError, guess_format, json_document_source, open_source, \
     read_records
@@ -90,6 +90,7 @@ def ingest_file(path: Path, file_format: str | None, source: str | None, rows_pe
                 as_json: bool, verbose: bool) -> None:
     """Import profiles from PATH (JSON, NDJSON or CSV, optionally .gz) in constant memory."""
     config = current_app.config
+    own_embedded_server(config)
     if not verbose:  # its per-chunk lines would break the progress line
         logging.getLogger("server.batch_processor").setLevel(logging.WARNING)
     try:

@@ -12,7 +12,7 @@ from flask import current_app
 from .base import IngestTotals, IngestTransaction, StagedProfile, Store, StoredReply
 
 __all__ = ["IngestTotals", "IngestTransaction", "StagedProfile", "Store", "StoredReply",
-           "StoreHolder", "create_store", "database_url", "get_store"]
+           "StoreHolder", "create_store", "database_url", "get_store", "own_embedded_server"]
 
 
 def database_url(config: Mapping[str, Any]) -> str:
@@ -22,6 +22,15 @@ def database_url(config: Mapping[str, Any]) -> str:
     from . import embedded
 
     return embedded.ensure_running(config["DATA_DIR"])
+
+
+def own_embedded_server(config: Mapping[str, Any]) -> None:
+    """In a command-line process: start or join the embedded server, and stop it at exit unless
+    another owner (a running `make run`) still holds it. A no-op for the other backends."""
+    if config["STORAGE_BACKEND"] == "embedded":
+        from . import embedded
+
+        embedded.ensure_running(config["DATA_DIR"], stop_at_exit=True)
 
 
 def create_store(config: Mapping[str, Any]) -> Store:

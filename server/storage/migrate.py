@@ -10,7 +10,8 @@ import psycopg
 logger = logging.getLogger("server.storage.migrate")
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
-INDEXES_FILE = Path(__file__).resolve().parents[2] / "database_indexes.sql"
+# A link to the top-level database_indexes.sql, so a wheel install carries the file too.
+INDEXES_FILE = Path(__file__).with_name("database_indexes.sql")
 # Any constant works; it only keeps two processes from running the DDL at the same moment.
 _MIGRATION_LOCK = 7_320_114_001
 

@@ -1,0 +1,77 @@
+"""POST /api/ingest: bulk profiles in, exact counts out, one transaction per request."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..auth import current_api_key, require_scope
+from ..errors import BadRequest, Unprocessable
+from ..errors import BadRequest, Unprocessable
+from ..metrics import record_ingest
+from ..ratelimit import limit_group
+from ..storage import get_store
+from ..utils.batch_processor import IngestLimits, process
+from ..utils.request_body import HashingReader, body_kind, body_chunks, ndjson_records, parse_json_document
+
+bp = Blueprint("ingest", __name__)
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _limits() -> IngestLimits:
+    config = current_app.config
+    return IngestLimits(chunk_size=config["BATCH_CHUNK_SIZE"],
+                        max_profiles=config["MAX_PROFILES_PER_REQUEST"],
+                        max_profile_bytes=config["MAX_PROFILE_BYTES"],
+                        max_errors_listed=config["MAX_ERRORS_LISTED"])
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+                         code="invalid_idempotency_key")
+    return key
+
+
+@bp.post("/api/ingest")
+@limit_group("ingest")
+@require_scope("ingest")
+def ingest():
+    """Store every valid profile in raw_scraped_profiles and new ids in the pool, atomically."""
+    config = current_app.config
+    kind = body_kind(request.headers.get("Content-Type"))
+    key = _idempotency_key()
+    if kind == "json":
+        limit, limit_name = min(config["MAX_JSON_BYTES"], config["MAX_CONTENT_LENGTH"]), "MAX_JSON_BYTES"
+    else:
+        limit, limit_name = config["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH"
+    body = HashingReader(body_chunks(request.stream, request.headers.get("Content-Encoding"),
+                                     limit, limit_name))
+    if kind == "json":  # read and parse before taking a database connection
+        profiles, source = parse_json_document(b"".join(body))
+        records, expected = _drain(profiles), len(profiles)
+    else:
+        records, expected, source = ndjson_records(iter(body), config["MAX_PROFILE_BYTES"]), None, None
+    with get_store().begin_ingest(current_api_key().key_id, key) as txn:
+        if txn.previous is not None:  # a retry: answer as the first time, write nothing
+            if body.hexdigest() != txn.previous.body_sha256:
+                raise Unprocessable("this Idempotency-Key was used with a different body",
+                                    code="idempotency_key_reused")
+            response = jsonify(txn.previous.response)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        result = process(records, txn, _limits(), source, expected)
+        txn.record(body.hexdigest(), result)
+    record_ingest(result)
+    return jsonify(result)
+
+
+def _drain(items: list):
+    """Yield a list's items while releasing them, so parsed profiles are freed as they are written."""
+    items.reverse()
+    while items:
+        yield items.pop()

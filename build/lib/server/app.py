@@ -1,0 +1,44 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .api import register_blueprints
+from .auth import parse_api_keys
+from .cli import register_commands
+from .config import ConfigError, load_settings
+from .errors import register_error_handlers
+from .extensions import cache
+from .logs import configure_logging
+from .ratelimit import init_rate_limits
+from .serving import init_serving
+from .storage import StoreHolder
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment and .env, then `overrides` (tests)."""
+    settings = load_settings(overrides)
+    app = Flask(__name__)
+    app.config.from_mapping(settings)
+    app.json.sort_keys = False
+    configure_logging(app)
+    app.extensions["api_keys"] = parse_api_keys(app.config["API_KEYS"])
+    if not app.extensions["api_keys"]:
+        raise ConfigError("API_KEYS is empty: set at least one KEY:SCOPE (make run writes a development key)")
+    app.extensions["store"] = StoreHolder(app.config)
+    register_extensions(app)
+    init_serving(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the limiter and the cache to this app."""
+    app.config.setdefault("CACHE_TYPE", "SimpleCache")
+    init_rate_limits(app)
+    cache.init_app(app)

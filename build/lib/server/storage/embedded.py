@@ -1,0 +1,62 @@
+"""The embedded default: a PostgreSQL server from the pgserver wheel, data under DATA_DIR/pg."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger("server.storage.embedded")
+
+# Servers this process started and keeps a handle on (pgserver stops them at exit when asked).
+_handles: dict[Path, object] = {}
+
+
+def pgdata_path(data_dir: str | os.PathLike) -> Path:
+    """Where the embedded cluster lives; absolute, so every process agrees."""
+    return Path(data_dir).resolve() / "pg"
+
+
+def _import_pgserver(data_dir: Path):
+    # pgserver picks its lock directory at import time from XDG_RUNTIME_DIR; give it one of ours
+    # so every process of this project shares the lock and no warning is raised where it is unset.
+    runtime = data_dir / "run"
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores a runtime dir others can read
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver  # noqa: PLC0415 (deferred: only the embedded backend needs it)
+
+    return pgserver
+
+
+def running_url(data_dir: str | os.PathLike, database: str | None = None) -> str | None:
+    """Return the URL of the embedded server if it is up, without starting or registering."""
+    pgdata = pgdata_path(data_dir)
+    if not (pgdata / "postmaster.pid").exists():
+        return None
+    _import_pgserver(pgdata.parent)
+    from pgserver.utils import PostmasterInfo  # noqa: PLC0415
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running() or info.status != "ready":
+        return None
+    return info.get_uri(database=database)
+
+
+def ensure_running(data_dir: str | os.PathLike, *, stop_at_exit: bool = False,
+                   database: str | None = None) -> str:
+    """Start the embedded server unless it runs already; return its URL.
+
+    Only the process that owns the server's lifetime (Gunicorn's master, a test session) passes
+    stop_at_exit=True; workers merely attach, so a worker exiting never stops the database.
+    """
+    url = running_url(data_dir, database)
+    if url is not None and not stop_at_exit:
+        return url
+    pgdata = pgdata_path(data_dir)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pgserver = _import_pgserver(pgdata.parent)
+    logger.info("starting embedded PostgreSQL in %s", pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
+    _handles[pgdata] = server
+    return server.get_uri(database=database)

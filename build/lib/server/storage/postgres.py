@@ -1,0 +1,170 @@
+"""Direct PostgreSQL storage on psycopg 3 + psycopg_pool: COPY to a temp table, then set-based SQL."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from ..errors import Conflict
+from .base import IngestTotals, StagedProfile, StoredReply
+from .copy_writer import ChunkWriter
+from .slow_queries import slow_query_cursor
+
+logger = logging.getLogger("server.batch_processor")
+
+# One batch of the pool insert, in profile-id order. Every ingest takes the pool's row locks in
+# the same (ascending) order, so concurrent ingests of overlapping ids wait for each other instead
+# of deadlocking; ON CONFLICT DO NOTHING is the duplicate look-up, and its row count is exact.
+_INSERT_GLOBAL_BATCH = """
+WITH batch AS (
+    SELECT profile_id, username, full_name, source FROM ingest_stage
+    WHERE profile_id > %(after)s ORDER BY profile_id LIMIT %(size)s
+), added AS (
+    INSERT INTO global_usernames (id, username, full_name, source, first_ingest_id)
+    SELECT profile_id, username, full_name, source, %(ingest_id)s FROM batch ORDER BY profile_id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT max(profile_id) FROM batch), (SELECT count(*) FROM batch), (SELECT count(*) FROM added)
+"""
+
+_RECORD = """
+INSERT INTO ingest_requests (id, api_key_id, idempotency_key, body_sha256, received,
+    inserted_raw, added_to_global, rejected, response)
+VALUES (%(id)s, %(api_key_id)s, %(key)s, %(sha)s, %(received)s, %(inserted_raw)s,
+    %(added_to_global)s, %(rejected)s, %(response)s)
+"""
+
+
+def idempotency_lock_id(api_key_id: str, key: str) -> int:
+    """A signed 64-bit advisory-lock id for one (API key, Idempotency-Key) pair."""
+    digest = hashlib.sha256(f"{api_key_id}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresIngest:
+    """One ingest request inside one database transaction."""
+
+    def __init__(self, conn: psycopg.Connection, api_key_id: str, key: str | None,
+                 chunk_size: int, previous: StoredReply | None):
+        self.conn = conn
+        self.ingest_id = str(uuid.uuid4())
+        self.api_key_id = api_key_id
+        self.key = key
+        self.chunk_size = chunk_size
+        self.previous = previous
+        self._writer: ChunkWriter | None = None
+
+    def write_chunk(self, rows: Sequence[StagedProfile]) -> None:
+        """Hand one chunk to the background COPY writer (started on the first chunk)."""
+        if self._writer is None:
+            self._writer = ChunkWriter(self.conn, self.ingest_id)
+        self._writer.put(rows)
+
+    def finish(self) -> IngestTotals:
+        """Wait for the raw rows to be written, then add new ids to the pool in id-ordered batches."""
+        if self._writer is None:
+            return IngestTotals(0, 0, 0)
+        self._writer.close()
+        inserted_raw, distinct = self._writer.raw_rows, self._writer.first_rows
+        logger.info("Checking for existing profiles in global_usernames...")
+        self.conn.execute("CREATE INDEX ON ingest_stage (profile_id)")
+        batches = -(-distinct // self.chunk_size)
+        after, added_total = "", 0
+        for number in range(1, batches + 1):
+            after, size, added = self.conn.execute(_INSERT_GLOBAL_BATCH, {
+                "after": after, "size": self.chunk_size, "ingest_id": self.ingest_id}).fetchone()
+            added_total += added
+            logger.info("✓ Inserted batch %d/%d into global_usernames (%d records, %d already there)",
+                        number, batches, added, size - added)
+        return IngestTotals(inserted_raw, added_total, distinct)
+
+    def close(self) -> None:
+        """Stop the writer thread before the transaction ends, however the request ended."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 (the request is already failing with its own error)
+                pass
+
+    def record(self, body_sha256: str, response: dict[str, Any]) -> None:
+        """Store this ingest's reply so a retry with the same Idempotency-Key gets it back."""
+        self.conn.execute(_RECORD, {
+            "id": self.ingest_id, "api_key_id": self.api_key_id, "key": self.key,
+            "sha": body_sha256, "received": response["received"],
+            "inserted_raw": response["inserted_raw"], "added_to_global": response["added_to_global"],
+            "rejected": response["rejected"], "response": Jsonb(response)})
+
+
+class PostgresStore:
+    """Reach PostgreSQL through one connection pool per worker process."""
+
+    backend = "postgres"
+
+    def __init__(self, conninfo: str, config: Mapping[str, Any], backend: str = "postgres"):
+        self.backend = backend
+        self.chunk_size = config["BATCH_CHUNK_SIZE"]
+        statement_timeout = config["STATEMENT_TIMEOUT_MS"]
+        # Transaction-mode poolers (Supabase's port 6543) hand each transaction to any server
+        # connection: prepared statements and session settings would not stay with us there.
+        pooled = str(conninfo_to_dict(conninfo).get("port", "")) == "6543"
+
+        def configure(conn: psycopg.Connection) -> None:
+            if pooled:
+                conn.prepare_threshold = None
+                return  # the pooler's role settings bound statement time
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", [str(statement_timeout)])
+            conn.commit()
+
+        connect_kwargs: dict[str, Any] = {"connect_timeout": 5}
+        cursor_factory = slow_query_cursor(config["SLOW_QUERY_MS"])
+        if cursor_factory is not None:
+            connect_kwargs["cursor_factory"] = cursor_factory
+        self.pool = ConnectionPool(
+            conninfo, min_size=config["DB_POOL_MIN"], max_size=config["DB_POOL_MAX"],
+            timeout=config["DB_POOL_TIMEOUT"], configure=configure,
+            check=ConnectionPool.check_connection,  # drop connections a database restart broke
+            kwargs=connect_kwargs, open=False, name="server")
+        self.pool.open(wait=False)
+
+    @contextmanager
+    def begin_ingest(self, api_key_id: str, idempotency_key: str | None) -> Iterator[PostgresIngest]:
+        """Open one transaction for a whole ingest request; Conflict while its key is in use."""
+        with self.pool.connection() as conn, conn.transaction():
+            previous = None
+            if idempotency_key is not None:
+                lock_id = idempotency_lock_id(api_key_id, idempotency_key)
+                locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id]).fetchone()[0]
+                if not locked:
+                    raise Conflict("a request with this Idempotency-Key is still being processed",
+                                   code="idempotency_in_progress")
+                row = conn.execute(
+                    "SELECT body_sha256, response FROM ingest_requests"
+                    " WHERE api_key_id = %s AND idempotency_key = %s",
+                    [api_key_id, idempotency_key]).fetchone()
+                previous = StoredReply(*row) if row else None
+            txn = PostgresIngest(conn, api_key_id, idempotency_key, self.chunk_size, previous)
+            try:
+                yield txn
+            finally:
+                txn.close()
+
+    def readiness(self) -> dict[str, Any]:
+        """Check the database answers and our tables exist."""
+        with self.pool.connection(timeout=5) as conn:
+            missing = conn.execute(
+                "SELECT t FROM unnest(ARRAY['raw_scraped_profiles','global_usernames',"
+                "'ingest_requests']) AS t WHERE to_regclass(t) IS NULL").fetchall()
+        return {"database": "ok", "schema": "missing" if missing else "ok"}
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.pool.close()

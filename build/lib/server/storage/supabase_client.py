@@ -1,0 +1,194 @@
+"""Supabase's REST API from one worker: the HTTP client, the retry policy, error mapping, paging."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Callable, Mapping, TypeVar
+
+import httpx
+import orjson
+from postgrest.exceptions import APIError
+from supabase import Client, ClientOptions, create_client
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from ..errors import ApiError, StorageUnavailable, Unprocessable
+
+logger = logging.getLogger("server.storage.supabase")
+
+T = TypeVar("T")
+
+ATTEMPTS = 3
+CONNECT_TIMEOUT_SECONDS = 5.0
+MAX_WAIT_SECONDS = 10.0
+# Supabase's default "Max rows": PostgREST never returns more rows than this in one response.
+PAGE_SIZE = 1000
+# PostgREST answers these when the table or function is not there: the set-up SQL was not run.
+SCHEMA_MISSING_CODES = frozenset({"PGRST202", "PGRST205", "42P01", "42883"})
+
+
+class TransientResponse(Exception):
+    """Supabase answered 408, 429 or 5xx: the same request may well succeed a moment later."""
+
+    def __init__(self, status: int, code: str | None, retry_after: float | None):
+        super().__init__(f"Supabase answered HTTP {status}" + (f" ({code})" if code else ""))
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+class StatementTimeout(StorageUnavailable):
+    """PostgreSQL cancelled a statement (SQLSTATE 57014): retry it smaller, not the same."""
+
+    code = "statement_timeout"
+
+
+def _postgrest_code(response: httpx.Response) -> str | None:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:  # a gateway's HTML error page
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):  # absent, or an HTTP date: fall back to our own back-off
+        return None
+
+
+def check_response(response: httpx.Response) -> None:
+    """Raise for the answers worth retrying, before supabase-py turns them into a bare APIError.
+
+    supabase-py's APIError keeps the PostgREST code but not the HTTP status, and a gateway's 502
+    page has no code at all; so the status is judged here, on the raw response.
+    """
+    status = response.status_code
+    if status < 500 and status not in (408, 429):
+        return
+    response.read()
+    code = _postgrest_code(response)
+    if code == "57014":
+        raise StatementTimeout("a database statement timed out; retry later")
+    raise TransientResponse(status, code, _retry_after(response))
+
+
+def drop_non_jwt_bearer(request: httpx.Request) -> None:
+    """Send a new-style secret key (sb_secret_...) only as `apikey`, never as a Bearer token.
+
+    supabase-py puts the key in both headers; that suits the legacy service_role key (a JWT),
+    but a secret key is no JWT, and PostgREST refuses a Bearer value it cannot parse (PGRST301).
+    """
+    if request.headers.get("Authorization", "").startswith("Bearer sb_"):
+        del request.headers["Authorization"]
+
+
+def make_http_client(config: Mapping[str, Any]) -> httpx.Client:
+    """An HTTP/1.1 client with explicit timeouts, for one process.
+
+    supabase-py's default HTTP/2 connection is long-lived and shared by every request; once the
+    gateway drops it, they fail with `RemoteProtocolError: Server disconnected`. HTTP/1.1
+    connections idle at most 5 s here, so we close them before the gateway does, and the rare
+    disconnect that still happens is retried like any transport error.
+    """
+    timeout = float(config["SUPABASE_TIMEOUT_SECONDS"])
+    return httpx.Client(
+        http1=True, http2=False, follow_redirects=False,
+        timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_SECONDS, pool=timeout),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=5.0),
+        event_hooks={"request": [drop_non_jwt_bearer], "response": [check_response]})
+
+
+def make_client(config: Mapping[str, Any], http: httpx.Client) -> Client:
+    """A supabase-py client on `http`, for server use: no session, no built-in retries."""
+    options = ClientOptions(
+        httpx_client=http, auto_refresh_token=False, persist_session=False,
+        postgrest_client_retry=False)  # RetryPolicy covers writes too, not only GET
+    client = create_client(config["SUPABASE_URL"], config["SUPABASE_SERVICE_ROLE_KEY"], options)
+    client.postgrest  # noqa: B018 (built lazily by supabase-py; build it now, not racing in threads)
+    return client
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: the network failed, timed out, or Supabase answered 408/429/5xx."""
+    return isinstance(exc, (TransientResponse, httpx.TimeoutException, httpx.NetworkError,
+                            httpx.RemoteProtocolError))
+
+
+def backoff_seconds(exc: BaseException | None, attempt: int, base: float) -> float:
+    """Wait before attempt `attempt + 1`: base * 2^(attempt-1) plus jitter, or what Retry-After asks."""
+    wait = base * 2 ** (attempt - 1) + random.uniform(0, base)
+    if isinstance(exc, TransientResponse) and exc.retry_after is not None:
+        wait = max(wait, exc.retry_after)
+    return min(wait, MAX_WAIT_SECONDS)
+
+
+def rejected(exc: APIError) -> ApiError:
+    """Map a request Supabase refused (4xx) to our error: 422 for bad data, else 500."""
+    code = exc.code or ""
+    logger.error("Supabase refused a request: code=%s message=%s hint=%s", code, exc.message, exc.hint)
+    if code[:2] in ("22", "23"):  # data exceptions and constraint violations
+        return Unprocessable("the database refused the data", code="rejected_by_database",
+                             details={"postgrest_code": code, "message": exc.message})
+    return ApiError("Supabase refused the request; check the set-up SQL and SUPABASE_SERVICE_ROLE_KEY",
+                    status=500, code="storage_rejected", details={"postgrest_code": code or None})
+
+
+class RetryPolicy:
+    """Run a unit of REST work with tenacity: 3 attempts, only on transient failures."""
+
+    def __init__(self, backoff_ms: int):
+        self.base = backoff_ms / 1000
+
+    def _wait(self, state: RetryCallState) -> float:
+        return backoff_seconds(state.outcome.exception(), state.attempt_number, self.base)
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        logger.warning("Supabase request failed (%s); attempt %d of %d follows",
+                       state.outcome.exception(), state.attempt_number + 1, ATTEMPTS)
+
+    def run(self, work: Callable[[], T]) -> T:
+        """Return work()'s result; raise StorageUnavailable when every attempt failed transiently.
+
+        `work` may send several requests; it must be safe to repeat as a whole, because a
+        timed-out request may have been carried out by the server all the same.
+        """
+        retrying = Retrying(stop=stop_after_attempt(ATTEMPTS), wait=self._wait, reraise=True,
+                            retry=retry_if_exception(is_transient), before_sleep=self._log_retry)
+        try:
+            return retrying(work)
+        except APIError as exc:
+            raise rejected(exc) from exc
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            logger.error("Supabase unreachable after %d attempts: %s", ATTEMPTS, exc)
+            raise StorageUnavailable("Supabase is unreachable; retry later") from exc
+
+
+def fetch_all(run: Callable[[Callable[[Client], Any]], Any], query: Callable[[Client], Any], *,
+              key: str, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """Read every row a PostgREST select returns, past the project's row cap, in pages by `key`.
+
+    `run` is SupabaseStore.run (retries, error mapping); `query(client)` builds a fresh filtered
+    select such as `lambda c: c.table("t").select("id,name").eq("day", day)`; `key` is a column
+    unique within the result. Pages are keyset pages (`key > last`, ordered by key), so a late
+    page costs what the first does; reading stops at the first empty page, not at a short one,
+    because a project whose Max rows is below `page_size` returns short pages before the end.
+    """
+    rows: list[dict[str, Any]] = []
+    while True:
+        after = rows[-1][key] if rows else None
+
+        def page(client: Client) -> list[dict[str, Any]]:
+            builder = query(client)
+            if after is not None:
+                builder = builder.gt(key, after)
+            return builder.order(key).limit(page_size).execute().data
+
+        batch = run(page)
+        if not batch:
+            return rows
+        rows.extend(batch)

@@ -1,0 +1,56 @@
+"""The one SQL script a Supabase user pastes into the SQL editor, generated from the schema files.
+
+It is schema.sql and database_indexes.sql as they are (the same SQL `init-db` applies), followed by
+a lock-down block: Row Level Security on every table with no policy, and no table or function
+privileges for `anon` and `authenticated`, so only the service-role key reads or writes.
+Print it with `python -m server.storage.supabase_setup` or `flask --app server supabase-sql`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .migrate import schema_files
+
+_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)", re.MULTILINE | re.IGNORECASE)
+_FUNCTION = re.compile(r"^CREATE OR REPLACE FUNCTION (\w+)", re.MULTILINE | re.IGNORECASE)
+
+_HEADER = """\
+-- Scraper backend: set-up for Supabase. Paste into the dashboard's SQL editor and run it.
+-- Safe to run again (after an upgrade, too): every statement is idempotent.
+"""
+
+
+def _names(pattern: re.Pattern[str], sql: str) -> list[str]:
+    return list(dict.fromkeys(pattern.findall(sql)))  # in order of appearance, once each
+
+
+def lockdown_sql(tables: list[str], functions: list[str]) -> str:
+    """RLS on every table, and no access for the API's public roles to tables or functions."""
+    lines = ["-- Lock-down: Row Level Security on every table and no policy for anon or authenticated,",
+             "-- so the anon key (which ships in browsers) reads and writes nothing; the service-role key",
+             "-- bypasses RLS and is what the server uses."]
+    for table in tables:
+        lines += [f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;",
+                  f"REVOKE ALL ON TABLE {table} FROM anon, authenticated;",
+                  f"GRANT ALL ON TABLE {table} TO service_role;"]
+    for function in functions:
+        lines += [f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC, anon, authenticated;",
+                  f"GRANT EXECUTE ON FUNCTION {function} TO service_role;"]
+    lines += ["-- Let the REST API see new tables and functions right away.",
+              "NOTIFY pgrst, 'reload schema';"]
+    return "\n".join(lines) + "\n"
+
+
+def setup_sql() -> str:
+    """The complete Supabase set-up script: tables, functions, indexes, then the lock-down."""
+    sources = [(path.name, path.read_text()) for path in schema_files()]
+    schema = "\n".join(text for _, text in sources)
+    parts = [_HEADER]
+    parts += [f"-- ===== {name} =====\n{text.rstrip()}\n" for name, text in sources]
+    parts.append(lockdown_sql(_names(_TABLE, schema), _names(_FUNCTION, schema)))
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(setup_sql(), end="")

@@ -1,0 +1,1 @@
+"""Request-independent helpers: body reading, validation, the batch processor."""

@@ -1,0 +1,137 @@
+"""The profile validation rules: what a valid profile is, and how text is normalised and cleaned."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+MAX_ID_LENGTH = 128
+MAX_USERNAME_LENGTH = 64
+MAX_FULL_NAME_LENGTH = 256
+MAX_SOURCE_LENGTH = 64
+_USERNAME = re.compile(r"[\w.\-]+")  # \w is Unicode-aware: letters and digits of any script, and _
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+class Rejected(ValueError):
+    """A profile that cannot be kept; carries the field at fault and the reason."""
+
+    def __init__(self, field: str | None, reason: str):
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def clean_text(value: str) -> str:
+    """Drop NUL characters and replace lone surrogates with U+FFFD (PostgreSQL accepts neither)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def clean_value(value: Any) -> Any:
+    """clean_text applied to every string and key inside a JSON value."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_value(v) for v in value]
+    return value
+
+
+def profile_json(profile: dict, max_bytes: int) -> str:
+    """Serialise a profile for the jsonb column, cleaning it first only when it needs it."""
+    try:
+        data = orjson.dumps(profile)
+        if b"\\u0000" in data:
+            raise ValueError("NUL")
+    except (TypeError, ValueError):  # lone surrogates make orjson raise; NUL we found ourselves
+        cleaned = clean_value(profile)
+        try:
+            data = orjson.dumps(cleaned)
+        except TypeError:  # integers past 64 bits, which only the tolerant parser produces
+            try:
+                data = json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"),
+                                  allow_nan=False).encode()
+            except ValueError:
+                raise Rejected(None, "holds NaN or Infinity, which JSON cannot store") from None
+    if len(data) > max_bytes:
+        raise Rejected(None, f"profile is larger than {max_bytes} bytes")
+    return data.decode()
+
+
+def normalise_id(value: Any) -> str:
+    """Profile ids are strings or integers, stored as trimmed text of printable characters."""
+    if value is None:
+        raise Rejected("id", "is required")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise Rejected("id", "must be a string or an integer")
+    text = str(value).strip()
+    if not text:
+        raise Rejected("id", "must not be empty")
+    if len(text) > MAX_ID_LENGTH:
+        raise Rejected("id", f"is longer than {MAX_ID_LENGTH} characters")
+    if not text.isprintable():  # control characters, NUL and lone surrogates
+        raise Rejected("id", "contains control characters or invalid Unicode")
+    return text
+
+
+def normalise_username(value: Any) -> str:
+    """Usernames are trimmed, lose a leading '@', are lower-cased; letters, digits, . _ - only."""
+    if value is None:
+        raise Rejected("username", "is required")
+    if not isinstance(value, str):
+        raise Rejected("username", "must be a string")
+    text = value.strip().removeprefix("@").lower()
+    if not text:
+        raise Rejected("username", "must not be empty")
+    if len(text) > MAX_USERNAME_LENGTH:
+        raise Rejected("username", f"is longer than {MAX_USERNAME_LENGTH} characters")
+    if not _USERNAME.fullmatch(text):
+        raise Rejected("username", "may contain only letters, digits, '.', '_' and '-'")
+    return text
+
+
+def optional_text(field: str, value: Any, limit: int) -> str | None:
+    """An optional free-text field: cleaned and trimmed; empty becomes null."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Rejected(field, "must be a string")
+    text = clean_text(value).strip()
+    if len(text) > limit:
+        raise Rejected(field, f"is longer than {limit} characters")
+    return text or None
+
+
+def normalise_timestamp(value: Any) -> str | None:
+    """scraped_at: an ISO 8601 timestamp; one without a zone is taken as UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Rejected("scraped_at", "must be an ISO 8601 string")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Rejected("scraped_at", "is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.isoformat()
+
+
+def validate_profile(profile: Any, default_source: str | None,
+                     max_bytes: int) -> tuple[str, str, str | None, str | None, str | None, str]:
+    """Check one profile; return (id, username, full_name, source, scraped_at, json) or raise Rejected."""
+    if not isinstance(profile, dict):
+        raise Rejected(None, "profile must be a JSON object")
+    profile_id = normalise_id(profile.get("id"))
+    username = normalise_username(profile.get("username"))
+    full_name = optional_text("full_name", profile.get("full_name"), MAX_FULL_NAME_LENGTH)
+    source = optional_text("source", profile.get("source", default_source), MAX_SOURCE_LENGTH)
+    scraped_at = normalise_timestamp(profile.get("scraped_at"))
+    return profile_id, username, full_name, source, scraped_at, profile_json(profile, max_bytes)
