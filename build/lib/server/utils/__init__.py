@@ -1,1 +1,0 @@
-"""Request-independent helpers: body reading, validation, the batch processor."""
