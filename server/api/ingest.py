@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import current_api_key, require_scope
 from ..errors import BadRequest, Unprocessable
-from ..errors import BadRequest, Unprocessable
 from ..metrics import record_ingest
 from ..ratelimit import limit_group
 from ..storage import get_store
