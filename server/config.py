@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
@@ -46,6 +47,15 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _timezone(raw: str) -> str:
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone name such as UTC or Europe/Berlin") from None
+    return name
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: how to parse it, its default and what it is for."""
@@ -80,6 +90,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATEMENT_TIMEOUT_MS", _int(0, 3_600_000), "60000", "PostgreSQL statement_timeout"),
     Setting("IDEMPOTENCY_TTL_HOURS", _int(24, 24 * 365), "48", "how long Idempotency-Key replies are kept"),
     Setting("RETRY_AFTER_SECONDS", _int(1, 3600), "5", "Retry-After sent with 503 responses"),
+    # Daily distribution
+    Setting("TIMEZONE", _timezone, "UTC", "IANA time zone that decides what 'today' is for runs and stats"),
+    Setting("REDIS_URL", _text, "",
+            "Redis for the cache shared by every instance; empty = files under DATA_DIR/cache (one machine)"),
+    Setting("CACHE_DEFAULT_TIMEOUT", _int(1, 7 * 86400), "300",
+            "seconds a cached list page lives at most (writes invalidate it sooner)"),
+    Setting("SECRET_KEY", _text, "", "signs list cursors; empty = derived from API_KEYS"),
+    Setting("RELEASE_AFTER_DAYS", _int(1, 365), "7",
+            "days after which assignments never sent go back to the pool (release)"),
+    Setting("RAW_RETENTION_DAYS", _int(0, 36500), "90",
+            "days raw rows and ingest records are kept by the clean-up; 0 = forever"),
+    Setting("CLEANUP_BATCH_SIZE", _int(100, 100_000), "5000", "rows per batch of release and clean-up"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import health, ingest
+from . import admin, distribution, health, ingest, stats, targets
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint to the app."""
-    for module in (health, ingest):
+    for module in (health, ingest, targets, distribution, stats, admin):
         app.register_blueprint(module.bp)
