@@ -7,6 +7,7 @@ import datetime
 import click
 import orjson
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from . import tasks
 from .api.targets import target_fields
@@ -39,6 +40,7 @@ def _echo_json(data) -> None:
 
 
 @click.command("distribute")
+@with_appcontext
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD; default today in TIMEZONE")
 @click.option("--top-up", is_flag=True, help="fill targets still below quota on a date already run")
 def distribute(day: datetime.datetime | None, top_up: bool) -> None:
@@ -47,6 +49,7 @@ def distribute(day: datetime.datetime | None, top_up: bool) -> None:
 
 
 @click.command("release")
+@with_appcontext
 @click.option("--older-than-days", type=click.IntRange(1, 365), help="default RELEASE_AFTER_DAYS")
 def release(older_than_days: int | None) -> None:
     """Give assignments never sent back to the pool (same as POST /api/distribution/release)."""
@@ -54,14 +57,13 @@ def release(older_than_days: int | None) -> None:
 
 
 @click.command("cleanup")
+@with_appcontext
 def cleanup() -> None:
     """Delete raw rows past RAW_RETENTION_DAYS and forget expired Idempotency-Keys, in batches."""
     _echo_json(tasks.retention_cleanup())
 
 
-@click.group("targets")
-def targets() -> None:
-    """List, add, change and deactivate distribution targets."""
+targets = AppGroup("targets", help="List, add, change and deactivate distribution targets.")
 
 
 def _target_call(call, target_id: int | None = None) -> None:

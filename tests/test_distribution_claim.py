@@ -7,6 +7,8 @@ import threading
 import psycopg
 import pytest
 
+from server.storage.migrate import apply_schema
+
 from .conftest import count
 from .distribution_helpers import BASE_TIME, add_pool, add_targets, assigned, run
 
@@ -159,3 +161,42 @@ def test_a_concurrent_run_of_the_same_date_waits_and_then_returns_the_first_run(
     assert results["second"]["replayed"] is True
     assert results["second"]["assigned"] == results["first"]["assigned"] == 4
     assert count(db, "SELECT count(*) FROM distribution_assignments") == 4
+
+
+def _pool_counts(conn) -> dict:
+    return conn.execute("SELECT pool_counts()").fetchone()[0]
+
+
+def _real_counts(conn) -> dict:
+    total, used = conn.execute("SELECT count(*), count(*) FILTER (WHERE used) FROM global_usernames").fetchone()
+    return {"total": total, "unused": total - used, "used": used}
+
+
+def test_pool_counts_follow_every_kind_of_change_exactly(db):
+    add_pool(db, 30)
+    add_targets(db, [12])
+    run(db, "2026-03-01")
+    db.execute("UPDATE distribution_assignments SET status = 'sent' WHERE profile_id IN ('p0', 'p1')")
+    db.execute("SELECT distribution_release('2026-03-01', 100)")  # 10 back to the pool
+    db.execute("DELETE FROM distribution_assignments WHERE profile_id = 'p0'")
+    db.execute("DELETE FROM global_usernames WHERE id IN ('p0', 'p29')")  # one used, one not
+    db.execute("UPDATE global_usernames SET full_name = 'renamed'")  # no change of `used`
+    add_pool(db, 4, start=100)
+    assert _pool_counts(db) == _real_counts(db) == {"total": 32, "unused": 31, "used": 1}
+    run(db, "2026-03-02")  # also folds the appended changes into one row
+    assert count(db, "SELECT count(*) FROM pool_count_deltas") <= 2
+    assert _pool_counts(db) == _real_counts(db) == {"total": 32, "unused": 19, "used": 13}
+    db.execute("TRUNCATE global_usernames CASCADE")
+    assert _pool_counts(db) == {"total": 0, "unused": 0, "used": 0}
+
+
+def test_counts_start_from_the_existing_pool_when_the_triggers_are_installed(db, database_url):
+    add_pool(db, 5)
+    db.execute("UPDATE global_usernames SET used = true WHERE id = 'p0'")
+    for kind in ("insert", "update", "delete", "truncate"):
+        db.execute(f"DROP TRIGGER global_usernames_count_{kind} ON global_usernames")
+    add_pool(db, 3, start=10)  # written while nothing counted
+    apply_schema(database_url)
+    assert _pool_counts(db) == {"total": 8, "unused": 7, "used": 1}
+    add_pool(db, 2, start=20)
+    assert _pool_counts(db) == {"total": 10, "unused": 9, "used": 1}

@@ -107,31 +107,37 @@ CREATE UNIQUE INDEX IF NOT EXISTS distribution_assignments_live_profile
 -- SKIP LOCKED, so a concurrent claim (another date, another machine) takes other rows instead of
 -- waiting; they are marked used and dealt out one per target in turn, so when the pool is short
 -- every target gets an equal share (a target that needs less gets what it needs).
+--
+-- The plan is pinned to the indexes and the TID scan (enable_seqscan off for this function only):
+-- a claim touches a small slice of the pool, and stale statistics after a bulk load must never
+-- turn it into a scan of millions of rows.
 CREATE OR REPLACE FUNCTION distribution_claim_group(
     p_date date, p_targets bigint[], p_needs integer[], p_sources text[], p_total integer)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
-    v_ids text[];
+    v_rows tid[];
     v_claimed integer;
 BEGIN
     -- Three spellings of one query: only `source = <one value>` lets the planner read the
-    -- (source, first_seen_at, id) index in order; a one-element ANY would not.
+    -- (source, first_seen_at, id) index in order; a one-element ANY would not. The rows come back
+    -- by ctid: they are locked by us now, so their ctid is stable, and the update below finds them
+    -- with a TID scan however large the pool is.
     IF p_sources IS NULL THEN
-        SELECT array_agg(id) INTO v_ids FROM (
-            SELECT id FROM global_usernames WHERE NOT used
+        SELECT array_agg(ctid) INTO v_rows FROM (
+            SELECT ctid FROM global_usernames WHERE NOT used
             ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
     ELSIF cardinality(p_sources) = 1 THEN
-        SELECT array_agg(id) INTO v_ids FROM (
-            SELECT id FROM global_usernames WHERE NOT used AND source = p_sources[1]
+        SELECT array_agg(ctid) INTO v_rows FROM (
+            SELECT ctid FROM global_usernames WHERE NOT used AND source = p_sources[1]
             ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
     ELSE
-        SELECT array_agg(id) INTO v_ids FROM (
-            SELECT id FROM global_usernames WHERE NOT used AND source = ANY (p_sources)
+        SELECT array_agg(ctid) INTO v_rows FROM (
+            SELECT ctid FROM global_usernames WHERE NOT used AND source = ANY (p_sources)
             ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
     END IF;
     WITH picked AS (
         UPDATE global_usernames SET used = true, used_at = now()
-        WHERE id = ANY (v_ids)
+        WHERE ctid = ANY (v_rows) AND NOT used
         RETURNING id, first_seen_at
     ), dealt AS (
         SELECT id, row_number() OVER (ORDER BY first_seen_at, id) AS slot FROM picked
@@ -211,6 +217,7 @@ BEGIN
         v_claimed := v_claimed + distribution_claim_group(
             p_date, v_group.targets, v_group.needs, v_group.sources, v_group.total);
     END LOOP;
+    PERFORM pool_counts_compact();
     v_summary := distribution_summary(p_date);
     INSERT INTO distribution_runs (run_date, summary) VALUES (p_date, v_summary)
     ON CONFLICT (run_date) DO UPDATE
@@ -325,12 +332,87 @@ BEGIN
 END;
 $$;
 
--- Pool counts from the two partial indexes (index-only scans), never from the table itself.
+-- Pool counts without counting the pool: every statement that inserts, deletes or flips `used` on
+-- global_usernames appends its net change here (statement triggers below), so the counts are a sum
+-- over a few rows whatever the pool's size, exact, and committed with the change itself. Rows are
+-- only appended, so concurrent writers never wait for each other; the daily run folds them into one.
+CREATE TABLE IF NOT EXISTS pool_count_deltas (
+    total  bigint NOT NULL,
+    used   bigint NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION pool_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT count(*), count(*) FILTER (WHERE used) FROM new_rows HAVING count(*) > 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT 0, delta FROM (SELECT (SELECT count(*) FROM new_rows WHERE used)
+                               - (SELECT count(*) FROM old_rows WHERE used) AS delta) d
+    WHERE delta <> 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT -count(*), -count(*) FILTER (WHERE used) FROM old_rows HAVING count(*) > 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pool_count_deltas;
+    RETURN NULL;
+END;
+$$;
+
+-- Installed once: creating the triggers locks out writers to the pool until this transaction
+-- commits, so the starting count taken after them misses no concurrent ingest.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'global_usernames'::regclass
+                   AND tgname = 'global_usernames_count_insert') THEN
+        CREATE TRIGGER global_usernames_count_insert AFTER INSERT ON global_usernames
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pool_count_inserted();
+        CREATE TRIGGER global_usernames_count_update AFTER UPDATE ON global_usernames
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION pool_count_updated();
+        CREATE TRIGGER global_usernames_count_delete AFTER DELETE ON global_usernames
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pool_count_deleted();
+        CREATE TRIGGER global_usernames_count_truncate AFTER TRUNCATE ON global_usernames
+            FOR EACH STATEMENT EXECUTE FUNCTION pool_count_truncated();
+        DELETE FROM pool_count_deltas;
+        INSERT INTO pool_count_deltas (total, used)
+        SELECT count(*), count(*) FILTER (WHERE used) FROM global_usernames;
+    END IF;
+END;
+$$;
+
+-- Fold the appended changes into one row. Rows appended meanwhile are not seen and rows another
+-- fold holds are skipped, so this never waits and never loses a change.
+CREATE OR REPLACE FUNCTION pool_counts_compact() RETURNS void LANGUAGE sql AS $$
+    WITH folded AS (
+        DELETE FROM pool_count_deltas
+        WHERE ctid = ANY (ARRAY(SELECT ctid FROM pool_count_deltas FOR UPDATE SKIP LOCKED))
+        RETURNING total, used
+    )
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT sum(total), sum(used) FROM folded HAVING count(*) > 0;
+$$;
+
 CREATE OR REPLACE FUNCTION pool_counts()
 RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('total', unused + used, 'unused', unused, 'used', used)
-    FROM (SELECT (SELECT count(*) FROM global_usernames WHERE NOT used) AS unused,
-                 (SELECT count(*) FROM global_usernames WHERE used) AS used) c;
+    SELECT jsonb_build_object('total', total, 'unused', total - used, 'used', used)
+    FROM (SELECT coalesce(sum(total), 0) AS total, coalesce(sum(used), 0) AS used
+          FROM pool_count_deltas) c;
 $$;
 
 -- Statistics: the pool, what was ingested on each of the p_days days up to p_date (days in
