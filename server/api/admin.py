@@ -26,32 +26,32 @@ def _date_range() -> tuple[dict, tuple]:
     return {"from": first.isoformat(), "to": last.isoformat()}, day_bounds(first, last)
 
 
+def _listing(kind: str, fields: tuple[str, ...], fetch, position):
+    """One page of a date-range listing: `fetch(start, end, after, limit)` reads the rows and
+    `position(row)` is the keyset position a cursor after that row holds."""
+    scope, (start, end) = _date_range()
+    scope["list"] = kind
+    limit = page_limit()
+    after = read_cursor(scope)
+    rows = fetch(start, end, tuple(after) if after else None, limit + 1)
+    return jsonify({**scope, "items": [{f: row[f] for f in fields} for row in rows[:limit]],
+                    "next_cursor": next_cursor(scope, rows, limit, position)})
+
+
 @bp.get("/api/admin/profiles/raw")
 @require_scope("admin")
 def raw_profiles():
     """Raw rows received between ?from= and ?to=, oldest first, by keyset cursor."""
-    scope, (start, end) = _date_range()
-    scope["list"] = "raw"
-    limit = page_limit()
-    after = read_cursor(scope)
-    rows = get_store().list_raw_profiles(start, end, tuple(after) if after else None, limit + 1)
-    return jsonify({**scope, "items": [{f: row[f] for f in RAW_FIELDS} for row in rows[:limit]],
-                    "next_cursor": next_cursor(scope, rows, limit, lambda row: [
-                        row["created_at"], row["ingest_id"], row["position"]])})
+    return _listing("raw", RAW_FIELDS, get_store().list_raw_profiles,
+                    lambda row: [row["created_at"], row["ingest_id"], row["position"]])
 
 
 @bp.get("/api/admin/profiles/global")
 @require_scope("admin")
 def global_profiles():
     """Pool profiles first seen between ?from= and ?to=, oldest first, by keyset cursor."""
-    scope, (start, end) = _date_range()
-    scope["list"] = "global"
-    limit = page_limit()
-    after = read_cursor(scope)
-    rows = get_store().list_global_profiles(start, end, tuple(after) if after else None, limit + 1)
-    return jsonify({**scope, "items": [{f: row[f] for f in GLOBAL_FIELDS} for row in rows[:limit]],
-                    "next_cursor": next_cursor(scope, rows, limit,
-                                               lambda row: [row["first_seen_at"], row["id"]])})
+    return _listing("global", GLOBAL_FIELDS, get_store().list_global_profiles,
+                    lambda row: [row["first_seen_at"], row["id"]])
 
 
 @bp.post("/api/admin/cleanup")

@@ -232,31 +232,31 @@ CREATE OR REPLACE FUNCTION distribution_list(
     p_date date, p_target bigint, p_after_target bigint, p_after_id bigint, p_limit integer)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    v_page bigint[];
     v_items jsonb;
 BEGIN
     -- Two spellings so each is a plain range scan of (run_date, target_id, id); an
     -- `p_target IS NULL OR ...` would stop the index from bounding the scan.
     IF p_target IS NULL THEN
-        SELECT jsonb_agg(item ORDER BY target_id, id) INTO v_items FROM (
-            SELECT a.target_id, a.id, jsonb_build_object(
-                'assignment_id', a.id, 'profile_id', a.profile_id, 'username', g.username,
-                'full_name', g.full_name, 'source', g.source, 'target', a.target_id,
-                'status', a.status, 'assigned_at', a.assigned_at, 'status_at', a.status_at) AS item
-            FROM distribution_assignments a JOIN global_usernames g ON g.id = a.profile_id
-            WHERE a.run_date = p_date AND a.status <> 'released'
-              AND (a.target_id, a.id) > (p_after_target, p_after_id)
-            ORDER BY a.target_id, a.id LIMIT p_limit) page;
+        SELECT array_agg(id) INTO v_page FROM (
+            SELECT id FROM distribution_assignments
+            WHERE run_date = p_date AND status <> 'released'
+              AND (target_id, id) > (p_after_target, p_after_id)
+            ORDER BY target_id, id LIMIT p_limit) page;
     ELSE
-        SELECT jsonb_agg(item ORDER BY id) INTO v_items FROM (
-            SELECT a.id, jsonb_build_object(
-                'assignment_id', a.id, 'profile_id', a.profile_id, 'username', g.username,
-                'full_name', g.full_name, 'source', g.source, 'target', a.target_id,
-                'status', a.status, 'assigned_at', a.assigned_at, 'status_at', a.status_at) AS item
-            FROM distribution_assignments a JOIN global_usernames g ON g.id = a.profile_id
-            WHERE a.run_date = p_date AND a.target_id = p_target AND a.status <> 'released'
-              AND a.id > p_after_id
-            ORDER BY a.id LIMIT p_limit) page;
+        SELECT array_agg(id) INTO v_page FROM (
+            SELECT id FROM distribution_assignments
+            WHERE run_date = p_date AND target_id = p_target AND status <> 'released' AND id > p_after_id
+            ORDER BY id LIMIT p_limit) page;
     END IF;
+    SELECT jsonb_agg(jsonb_build_object(
+               'assignment_id', a.id, 'profile_id', a.profile_id, 'username', g.username,
+               'full_name', g.full_name, 'source', g.source, 'target', a.target_id,
+               'status', a.status, 'assigned_at', a.assigned_at, 'status_at', a.status_at)
+           ORDER BY a.target_id, a.id)
+    INTO v_items
+    FROM distribution_assignments a JOIN global_usernames g ON g.id = a.profile_id
+    WHERE a.id = ANY (v_page);
     RETURN coalesce(v_items, '[]'::jsonb);
 END;
 $$;
