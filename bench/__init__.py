@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures and ratios against peers measured in the same run."""
