@@ -42,7 +42,8 @@ def _populate(url: str, pool: int, targets: int, quota: int) -> None:
             conn.execute("INSERT INTO global_usernames (id, username, source, first_seen_at)"
                          " SELECT 'p' || i, 'user_' || i, (ARRAY['instagram', 'tiktok'])[1 + i %% 2],"
                          "        timestamptz '2026-01-01' + make_interval(secs => i)"
-                         " FROM generate_series(%s::int, %s::int) AS i", [start, min(start + 250_000, pool) - 1])
+                         " FROM generate_series(%s::int, %s::int) AS i",
+                         [start, min(start + 250_000, pool) - 1])
         conn.execute("INSERT INTO distribution_targets (name, daily_quota)"
                      " SELECT 'target-' || n, %s FROM generate_series(1, %s) AS n", [quota, targets])
         conn.execute("VACUUM ANALYZE global_usernames")
@@ -80,7 +81,8 @@ def main() -> None:
                           "API_KEYS": f"{API_KEY}:distribute", "RATELIMIT_ENABLED": False})
         client, headers, results = app.test_client(), {"Authorization": f"Bearer {API_KEY}"}, {}
         with _timed(results, "claim"):
-            summary = client.post("/api/distribution/run", json={"date": day.isoformat()}, headers=headers).get_json()
+            summary = client.post("/api/distribution/run", json={"date": day.isoformat()},
+                                  headers=headers).get_json()
         with psycopg.connect(url) as conn:
             results["stats"] = _median(lambda: conn.execute(
                 "SELECT distribution_stats(%s, 30, 'UTC')", [day]).fetchone())
@@ -94,15 +96,15 @@ def main() -> None:
         updates = [{"profile_id": f"p{i}", "status": "sent"} for i in range(0, summary["assigned"], 2)]
         with _timed(results, f"status update x{len(updates)}"):
             client.post("/api/distribution/status", json={"updates": updates}, headers=headers)
-        with app.app_context():
-            with _timed(results, "release of the day"):
-                released = tasks.release_unsent(max(1, (date.today() - day).days - 1))
+        with app.app_context(), _timed(results, "release of the day"):
+            released = tasks.release_unsent(max(1, (date.today() - day).days - 1))
         app.extensions["store"].close()
     print(f"pool {args.pool:,}; claimed {summary['claimed']:,} for {args.targets} targets; "
           f"released {released['released']:,}")
     for name, seconds in results.items():
         print(f"  {name:<28} {seconds * 1000:10.1f} ms")
-    print(f"  stats vs count(*) of the pool: {results['count(*) of the pool'] / results['stats']:.0f}x faster")
+    ratio = results["count(*) of the pool"] / results["stats"]
+    print(f"  stats vs count(*) of the pool: {ratio:.0f}x faster")
     print(f"  cached page vs database page: "
           f"{results['list page, database'] / results['list page, cache']:.1f}x faster")
     with psycopg.connect(embedded.ensure_running(args.data_dir), autocommit=True) as conn:

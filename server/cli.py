@@ -41,7 +41,8 @@ def _echo_json(data) -> None:
 
 @click.command("distribute")
 @with_appcontext
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD; default today in TIMEZONE")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
+              help="YYYY-MM-DD; default today in TIMEZONE")
 @click.option("--top-up", is_flag=True, help="fill targets still below quota on a date already run")
 def distribute(day: datetime.datetime | None, top_up: bool) -> None:
     """Run the daily distribution (the cron job; same as POST /api/distribution/run)."""

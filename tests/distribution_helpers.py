@@ -79,7 +79,8 @@ class DistributionApi:
         """Every page of a list, following next_cursor."""
         pages, cursor = [], None
         while True:
-            response = self.get(f"/api/distribution/{day}", **params, **({"cursor": cursor} if cursor else {}))
+            paging = {"cursor": cursor} if cursor else {}
+            response = self.get(f"/api/distribution/{day}", **params, **paging)
             assert response.status_code == 200, response.get_json()
             pages.append(response.get_json())
             cursor = pages[-1]["next_cursor"]

@@ -46,7 +46,8 @@ def test_raw_rows_of_a_date_range_come_once_each_in_order(admin, client, db):
     inside = [_ingest_on(db, ingest, "2026-02-28", profiles(5, prefix="a")),
               _ingest_on(db, ingest, "2026-03-01", profiles(4, prefix="b") + profiles(1, prefix="a"))]
     _ingest_on(db, ingest, "2026-03-02", profiles(2, prefix="after"))
-    items = _all_pages(admin, "/api/admin/profiles/raw", **{"from": "2026-02-28", "to": "2026-03-01", "limit": 3})
+    items = _all_pages(admin, "/api/admin/profiles/raw",
+                       **{"from": "2026-02-28", "to": "2026-03-01", "limit": 3})
     assert len(items) == 10
     keys = [(i["created_at"], i["ingest_id"], i["position"]) for i in items]
     assert keys == sorted(set(keys))
@@ -60,7 +61,8 @@ def test_pool_rows_of_a_date_range_come_once_each_in_order(admin, db):
     add_pool(db, 5, prefix="jan3", base=BASE_TIME.replace(day=3))
     db.execute("UPDATE global_usernames SET first_seen_at = %s WHERE id LIKE 'jan2%%'",
                [BASE_TIME.replace(day=2)])  # ties on first_seen_at are ordered by id
-    items = _all_pages(admin, "/api/admin/profiles/global", **{"from": "2026-01-02", "to": "2026-01-03", "limit": 7})
+    items = _all_pages(admin, "/api/admin/profiles/global",
+                       **{"from": "2026-01-02", "to": "2026-01-03", "limit": 7})
     assert [i["id"] for i in items] == sorted(f"jan2{n}" for n in range(50)) + [f"jan3{n}" for n in range(5)]
     one_day = _all_pages(admin, "/api/admin/profiles/global", **{"from": "2026-01-01", "limit": 1000})
     assert len(one_day) == 50 and set(one_day[0]) == {"first_seen_at", "id", "username", "full_name",
@@ -69,14 +71,15 @@ def test_pool_rows_of_a_date_range_come_once_each_in_order(admin, db):
 
 def test_listing_checks_its_range_and_cursor(admin, db):
     add_pool(db, 5)
-    page = admin("get", "/api/admin/profiles/global", query_string={"from": "2026-01-01", "limit": 2}).get_json()
+    page = admin("get", "/api/admin/profiles/global",
+                 query_string={"from": "2026-01-01", "limit": 2}).get_json()
     assert page["next_cursor"]
     other_range = {"from": "2025-12-31", "to": "2026-01-01", "cursor": page["next_cursor"]}
     for params in [other_range, {"from": "2026-01-02", "to": "2026-01-01"}, {"from": "yesterday"}]:
         assert admin("get", "/api/admin/profiles/global", query_string=params).status_code == 400
 
 
-def test_cleanup_deletes_old_raw_rows_in_batches_and_forgets_expired_keys(admin, client, db, database_url, tmp_path):
+def test_cleanup_deletes_old_raw_rows_in_batches_and_forgets_expired_keys(client, db, database_url, tmp_path):
     ingest = Ingest(client)
     old = _ingest_on(db, ingest, "2025-01-01", profiles(250, prefix="old"))
     recent = ingest.json(profiles(3, prefix="new")).get_json()["ingest_id"]
@@ -86,7 +89,8 @@ def test_cleanup_deletes_old_raw_rows_in_batches_and_forgets_expired_keys(admin,
     app = create_app(make_config(database_url, CLEANUP_BATCH_SIZE=100, CACHE_DIR=str(tmp_path)))
     try:
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        first = app.test_client().post("/api/admin/cleanup", json={"max_batches": 1}, headers=headers).get_json()
+        first = app.test_client().post("/api/admin/cleanup", json={"max_batches": 1},
+                                       headers=headers).get_json()
         assert (first["raw_deleted"], first["batches"], first["done"]) == (100, 1, False)
         result = app.test_cli_runner().invoke(args=["cleanup"])
         assert result.exit_code == 0 and '"raw_deleted": 150' in result.output
@@ -101,7 +105,7 @@ def test_cleanup_deletes_old_raw_rows_in_batches_and_forgets_expired_keys(admin,
     assert "Idempotent-Replayed" not in retry.headers  # the key expired: a new request
 
 
-def test_zero_retention_keeps_raw_rows(admin, client, db, database_url, tmp_path):
+def test_zero_retention_keeps_raw_rows(client, db, database_url, tmp_path):
     _ingest_on(db, Ingest(client), "2020-01-01", profiles(2))
     app = create_app(make_config(database_url, RAW_RETENTION_DAYS=0, CACHE_DIR=str(tmp_path)))
     try:

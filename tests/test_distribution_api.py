@@ -61,7 +61,8 @@ def test_duplicate_target_names_conflict_and_missing_targets_are_404(api, db):
     duplicate = api.post("/api/targets", {"name": "same", "daily_quota": 2})
     assert duplicate.status_code == 409 and duplicate.get_json()["error"]["code"] == "target_exists"
     assert api.get("/api/targets/999999").status_code == 404
-    assert api.client.patch("/api/targets/999999", json={"active": True}, headers=api.headers).status_code == 404
+    missing = api.client.patch("/api/targets/999999", json={"active": True}, headers=api.headers)
+    assert missing.status_code == 404
 
 
 @pytest.mark.parametrize(("method", "path", "key"), [
@@ -83,7 +84,8 @@ def test_run_defaults_to_today_and_validates_its_options(api, db):
     api.target("t", 2)
     summary = api.run(None)
     assert summary["date"] == utc_today().isoformat() and summary["assigned"] == 2  # TIMEZONE=UTC
-    for body, field in [({"date": "2026-13-01"}, "date"), ({"top_up": "yes"}, "top_up"), ({"day": DAY}, "day")]:
+    invalid = [({"date": "2026-13-01"}, "date"), ({"top_up": "yes"}, "top_up"), ({"day": DAY}, "day")]
+    for body, field in invalid:
         response = api.post("/api/distribution/run", body)
         assert response.status_code == 400 and response.get_json()["error"]["details"] == {"field": field}
 
@@ -186,3 +188,23 @@ def test_stats_count_the_pool_the_ingests_of_each_day_and_a_dates_distribution(a
     assert distribution["by_status"] == {"assigned": 5, "sent": 1}
     assert [(t["target"], t["assigned"]) for t in distribution["targets"]] == [(first, 4), (second, 2)]
     assert api.get("/api/stats", days=0).status_code == 400
+
+
+@pytest.mark.parametrize(("data", "content_type", "status"), [
+    (b"{not json", "application/json", 400),
+    (b"[1, 2]", "application/json", 400),
+    (b"date=2026-03-02", "application/x-www-form-urlencoded", 415),
+    (b'{"date": "' + b"x" * (16 << 20) + b'"}', "application/json", 413),
+], ids=["malformed", "not-an-object", "form", "too-large"])
+def test_bodies_that_are_not_one_small_json_object_are_refused(api, data, content_type, status):
+    response = api.client.post("/api/distribution/run", data=data,
+                               headers={**api.headers, "Content-Type": content_type})
+    assert response.status_code == status
+    assert "error" in response.get_json()
+
+
+def test_status_updates_are_bounded(api):
+    too_many = [{"profile_id": str(i), "status": "sent"} for i in range(50_001)]
+    for updates in ([], too_many, "p1"):
+        response = api.post("/api/distribution/status", {"updates": updates})
+        assert response.status_code == 400 and response.get_json()["error"]["details"] == {"field": "updates"}

@@ -81,7 +81,7 @@ def test_pages_differ_by_target_limit_and_cursor(make_app, db):
     assert lists["first"] + lists["second"] == lists["all"]
 
 
-def test_the_cache_lives_in_files_under_data_dir_by_default_and_in_redis_with_redis_url(database_url, tmp_path):
+def test_the_cache_is_files_under_data_dir_by_default_and_redis_with_redis_url(database_url, tmp_path):
     files = create_app(make_config(database_url, DATA_DIR=str(tmp_path)))
     redis = create_app(make_config(database_url, REDIS_URL="redis://127.0.0.1:1/0"))
     try:

@@ -22,7 +22,8 @@ def test_one_target_gets_the_oldest_unused_profiles_and_they_are_marked_used(db)
     summary = run(db, DAY)
     assert (summary["assigned"], summary["shortfall"], summary["claimed"]) == (4, 0, 4)
     assert assigned(db, DAY) == {target: oldest[:4]}
-    used = db.execute("SELECT id FROM global_usernames WHERE used AND used_at IS NOT NULL ORDER BY id").fetchall()
+    used = db.execute(
+        "SELECT id FROM global_usernames WHERE used AND used_at IS NOT NULL ORDER BY id").fetchall()
     assert [row[0] for row in used] == sorted(oldest[:4])
 
 
@@ -64,7 +65,8 @@ def test_a_short_pool_is_shared_round_robin_and_the_shortfall_reported(db, quota
     assert [len(got.get(t, [])) for t in targets] == expected
     assert summary["assigned"] == pool == sum(expected)
     assert summary["shortfall"] == sum(quotas) - pool
-    assert [t["shortfall"] for t in summary["targets"]] == [q - e for q, e in zip(quotas, expected)]
+    shortfalls = [quota - share for quota, share in zip(quotas, expected, strict=True)]
+    assert [t["shortfall"] for t in summary["targets"]] == shortfalls
 
 
 def test_source_filters_take_only_their_sources_and_are_served_before_any_source_targets(db):
@@ -168,7 +170,8 @@ def _pool_counts(conn) -> dict:
 
 
 def _real_counts(conn) -> dict:
-    total, used = conn.execute("SELECT count(*), count(*) FILTER (WHERE used) FROM global_usernames").fetchone()
+    total, used = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE used) FROM global_usernames").fetchone()
     return {"total": total, "unused": total - used, "used": used}
 
 

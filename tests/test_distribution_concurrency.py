@@ -42,7 +42,8 @@ def _claim(database_url: str, day: str, barrier, results) -> None:
 def _run_two(kind: str, database_url: str, days: tuple[str, str]) -> list[tuple]:
     if kind == "threads":
         barrier, results = threading.Barrier(2), queue.Queue()
-        workers = [threading.Thread(target=_claim, args=(database_url, day, barrier, results)) for day in days]
+        workers = [threading.Thread(target=_claim, args=(database_url, day, barrier, results))
+                   for day in days]
     else:  # spawn: a fresh interpreter per caller, as separate Gunicorn workers or machines are
         context = multiprocessing.get_context("spawn")
         barrier, results = context.Barrier(2), context.Queue()

@@ -60,6 +60,7 @@ def cleanup():
     """Retention clean-up in batches; {"max_batches": n} bounds one call (`done` says if more is left)."""
     body = json_object(optional=True)
     max_batches = body.get("max_batches", 100)
-    if isinstance(max_batches, bool) or not isinstance(max_batches, int) or not 1 <= max_batches <= MAX_BATCHES:
+    if (isinstance(max_batches, bool) or not isinstance(max_batches, int)
+            or not 1 <= max_batches <= MAX_BATCHES):
         raise invalid("max_batches", f"must be an integer from 1 to {MAX_BATCHES}")
     return jsonify(tasks.retention_cleanup(max_batches))

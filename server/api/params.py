@@ -9,16 +9,20 @@ from zoneinfo import ZoneInfo
 import orjson
 from flask import current_app, request
 
-from ..errors import BadRequest, UnsupportedMediaType
+from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..utils.cursor import decode_cursor, encode_cursor, signing_key
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+MAX_BODY_BYTES = 16 << 20  # ample for 50,000 status updates; these bodies are parsed in memory
 
 
 def json_object(*, optional: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object; an empty body is {} when `optional`."""
-    data = request.get_data(cache=False)
+    """The request body as a JSON object (at most MAX_BODY_BYTES); an empty body is {} when `optional`."""
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is over the limit of {MAX_BODY_BYTES} bytes for this route",
+                              details={"limit_bytes": MAX_BODY_BYTES})
     if not data.strip() and optional:
         return {}
     if request.mimetype != "application/json":
