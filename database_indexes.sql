@@ -13,9 +13,11 @@ CREATE INDEX IF NOT EXISTS idx_global_usernames_username ON global_usernames (us
 CREATE INDEX IF NOT EXISTS idx_global_usernames_used_at
     ON global_usernames (used_at) WHERE used;
 
--- Date-range listing and retention of raw rows.
-CREATE INDEX IF NOT EXISTS idx_raw_scraped_profiles_created_at
-    ON raw_scraped_profiles (created_at);
+-- Date-range listing (keyset on the whole key: one ingest's rows share one created_at) and
+-- retention of raw rows. It replaces the single-column index of earlier versions.
+DROP INDEX IF EXISTS idx_raw_scraped_profiles_created_at;
+CREATE INDEX IF NOT EXISTS idx_raw_scraped_profiles_created_keyset
+    ON raw_scraped_profiles (created_at, ingest_id, position);
 
 -- Every raw sighting of one profile.
 CREATE INDEX IF NOT EXISTS idx_raw_scraped_profiles_profile_id
@@ -23,3 +25,23 @@ CREATE INDEX IF NOT EXISTS idx_raw_scraped_profiles_profile_id
 
 -- Expiry of idempotency keys and ingest history by age.
 CREATE INDEX IF NOT EXISTS idx_ingest_requests_created_at ON ingest_requests (created_at);
+
+-- Expiring Idempotency-Keys reads only the rows that still hold one.
+CREATE INDEX IF NOT EXISTS idx_ingest_requests_key_created_at
+    ON ingest_requests (created_at) WHERE idempotency_key IS NOT NULL;
+
+-- Claims for targets limited to one source read the unused profiles of that source in age order.
+CREATE INDEX IF NOT EXISTS idx_global_usernames_unused_source
+    ON global_usernames (source, first_seen_at, id) WHERE NOT used;
+
+-- Date-range listing of the whole pool (used or not), keyset on (first_seen_at, id).
+CREATE INDEX IF NOT EXISTS idx_global_usernames_first_seen
+    ON global_usernames (first_seen_at, id);
+
+-- A date's lists page through (target, id); the claim and the statistics count per target.
+CREATE INDEX IF NOT EXISTS idx_distribution_assignments_date_target
+    ON distribution_assignments (run_date, target_id, id);
+
+-- The release finds unsent assignments of old dates, oldest first.
+CREATE INDEX IF NOT EXISTS idx_distribution_assignments_unsent
+    ON distribution_assignments (run_date, id) WHERE status = 'assigned';

@@ -1,1 +1,1 @@
-"""Benchmarks: our ingest and distribution against peers measured in the same run."""
+"""Benchmarks: each prints its figures and ratios against peers measured in the same run."""

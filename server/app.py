@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 from flask import Flask
@@ -39,6 +40,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     """Bind the limiter and the cache to this app."""
-    app.config.setdefault("CACHE_TYPE", "SimpleCache")
+    configure_cache(app.config)
     init_rate_limits(app)
     cache.init_app(app)
+
+
+def configure_cache(config: dict) -> None:
+    """Redis when REDIS_URL is set, else files under DATA_DIR/cache: both are shared by every
+    worker process (an in-process cache would let one worker serve a list another one changed)."""
+    if config["REDIS_URL"]:
+        config.setdefault("CACHE_TYPE", "RedisCache")
+        config.setdefault("CACHE_REDIS_URL", config["REDIS_URL"])
+    else:
+        config.setdefault("CACHE_TYPE", "FileSystemCache")
+        config.setdefault("CACHE_DIR", os.path.join(config["DATA_DIR"], "cache"))
+        config.setdefault("CACHE_THRESHOLD", 50_000)  # files; the oldest go first beyond it
+    config.setdefault("CACHE_KEY_PREFIX", "scraper:")

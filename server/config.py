@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
@@ -72,6 +73,15 @@ def _rate_limit(raw: str) -> str:
     return value
 
 
+def _timezone(raw: str) -> str:
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone name such as UTC or Europe/Berlin") from None
+    return name
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: how to parse it, its default and what it is for."""
@@ -131,7 +141,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROXY_FIX_X_FOR", _int(0, 5), "0",
             "proxies in front of the app that append X-Forwarded-For (0 = use the socket address)"),
     Setting("PROXY_FIX_X_PROTO", _int(0, 5), "0", "proxies in front of the app that set X-Forwarded-Proto"),
-    Setting("REDIS_URL", _text, "", "Redis for rate-limit counters shared by every worker and machine"),
     Setting("RATELIMIT_ENABLED", _bool, "true", "turn rate limiting on or off"),
     Setting("RATELIMIT_INGEST", _rate_limit, "120/minute", "limit per API key for POST /api/ingest"),
     Setting("RATELIMIT_READ", _rate_limit, "600/minute", "limit per API key for lists and stats"),
@@ -141,6 +150,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SLOW_QUERY_MS", _int(0, 3_600_000), "1000", "log SQL statements slower than this; 0 = off"),
     Setting("GZIP_MIN_BYTES", _int(0, 1 << 30), "1024",
             "gzip JSON responses at least this large when the client accepts gzip"),
+    # Daily distribution
+    Setting("TIMEZONE", _timezone, "UTC", "IANA time zone that decides what 'today' is for runs and stats"),
+    Setting("REDIS_URL", _text, "",
+            "Redis for rate-limit counters and the list cache, shared by every worker and instance;"
+            " empty = per-worker limits and a file cache under DATA_DIR/cache (one machine)"),
+    Setting("CACHE_DEFAULT_TIMEOUT", _int(1, 7 * 86400), "300",
+            "seconds a cached list page lives at most (writes invalidate it sooner)"),
+    Setting("SECRET_KEY", _text, "", "signs list cursors; empty = derived from API_KEYS"),
+    Setting("RELEASE_AFTER_DAYS", _int(1, 365), "7",
+            "days after which assignments never sent go back to the pool (release)"),
+    Setting("RAW_RETENTION_DAYS", _int(0, 36500), "90",
+            "days raw rows and ingest records are kept by the clean-up; 0 = forever"),
+    Setting("CLEANUP_BATCH_SIZE", _int(100, 100_000), "5000", "rows per batch of release and clean-up"),
 )
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

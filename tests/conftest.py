@@ -65,9 +65,9 @@ def make_config(database_url: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(db, database_url):
-    """An app on the test database; its pool is closed after the test."""
-    application = create_app(make_config(database_url))
+def app(db, database_url, tmp_path):
+    """An app on the test database with its own cache directory; its pool is closed after the test."""
+    application = create_app(make_config(database_url, CACHE_DIR=str(tmp_path / "cache")))
     yield application
     application.extensions["store"].close()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, Sequence
+from datetime import date, datetime
+from typing import Any, Mapping, NamedTuple, Protocol, Sequence
 
 
 class StagedProfile(NamedTuple):
@@ -59,7 +60,73 @@ class IngestTransaction(Protocol):
         """Keep the response (and the Idempotency-Key, if any) with the ingest."""
 
 
-class Store(Protocol):
+class DistributionStore(Protocol):
+    """Targets, the daily distribution, statistics and retention; see README, Daily distribution.
+
+    Every value crossing this interface is plain JSON data: dicts and lists of str, int, bool and
+    None, timestamps as ISO 8601 strings; arguments are `datetime.date` / aware `datetime`. All
+    but the target methods are one call of the SQL function of the same purpose in schema.sql
+    (named in each docstring), so both backends share the logic: psycopg runs `SELECT fn(...)`,
+    supabase-py calls `.rpc("fn", {param: value})` with the parameter names given.
+    """
+
+    def create_target(self, name: str, daily_quota: int, sources: list[str] | None,
+                      active: bool = True) -> dict[str, Any]:
+        """Insert a target and return it (keys: id, name, daily_quota, sources, active, created_at,
+        updated_at); raise errors.Conflict when the name is taken."""
+
+    def list_targets(self, active: bool | None = None) -> list[dict[str, Any]]:
+        """Every target (only active or only inactive ones if `active` is given), by id."""
+
+    def get_target(self, target_id: int) -> dict[str, Any] | None:
+        """One target, or None."""
+
+    def update_target(self, target_id: int, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Apply `changes` (any of name, daily_quota, sources, active), set updated_at, return the
+        target; None when there is no such target; errors.Conflict when the new name is taken."""
+
+    def run_distribution(self, day: date, top_up: bool = False) -> dict[str, Any]:
+        """distribution_run(p_date, p_top_up): claim the day's profiles (or replay the run).
+        Returns date, assigned, shortfall, claimed, top_up, replayed and targets (a list of target,
+        name, quota, assigned, shortfall)."""
+
+    def list_assignments(self, day: date, target_id: int | None, after: tuple[int, int],
+                         limit: int) -> list[dict[str, Any]]:
+        """distribution_list(p_date, p_target, p_after_target, p_after_id, p_limit): up to `limit`
+        live assignments of `day` after keyset position `after` = (target id, assignment id),
+        (0, 0) for the first page; items carry assignment_id, profile_id, username, full_name,
+        source, target, status, assigned_at, status_at."""
+
+    def update_statuses(self, updates: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """distribution_set_status(p_profile_ids, p_statuses), one statement for all (profile id,
+        status) pairs. Returns updated (count), unknown (ids with no live assignment) and dates
+        (ISO dates whose lists changed)."""
+
+    def release_unsent(self, through: date, limit: int) -> dict[str, Any]:
+        """distribution_release(p_through, p_limit): one batch of at most `limit` assignments of
+        dates up to `through` still unsent, back to the pool. Returns released, returned, dates."""
+
+    def distribution_stats(self, day: date, days: int, timezone: str) -> dict[str, Any]:
+        """distribution_stats(p_date, p_days, p_timezone): pool (total, unused, used),
+        ingested_per_day for the `days` days up to `day`, and the distribution of `day`."""
+
+    def retention_batch(self, raw_before: datetime | None, keys_before: datetime,
+                        limit: int) -> dict[str, Any]:
+        """retention_batch(p_raw_before, p_keys_before, p_limit): one batch of the clean-up.
+        Returns raw_deleted, ingests_deleted, keys_expired."""
+
+    def list_raw_profiles(self, start: datetime, end: datetime, after: tuple[str, str, int] | None,
+                          limit: int) -> list[dict[str, Any]]:
+        """list_raw_profiles(p_from, p_to, p_after_at, p_after_ingest, p_after_position, p_limit):
+        raw rows received in [start, end) after (created_at, ingest_id, position)."""
+
+    def list_global_profiles(self, start: datetime, end: datetime, after: tuple[str, str] | None,
+                             limit: int) -> list[dict[str, Any]]:
+        """list_global_profiles(p_from, p_to, p_after_at, p_after_id, p_limit): pool rows first
+        seen in [start, end) after (first_seen_at, id)."""
+
+
+class Store(DistributionStore, Protocol):
     """A way to reach the database; one instance per worker process."""
 
     backend: str

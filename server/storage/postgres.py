@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import Conflict
 from .base import IngestTotals, StagedProfile, StoredReply
 from .copy_writer import ChunkWriter
+from .postgres_distribution import PostgresDistribution
 from .slow_queries import slow_query_cursor
 
 logger = logging.getLogger("server.batch_processor")
@@ -104,7 +105,7 @@ class PostgresIngest:
             "rejected": response["rejected"], "response": Jsonb(response)})
 
 
-class PostgresStore:
+class PostgresStore(PostgresDistribution):
     """Reach PostgreSQL through one connection pool per worker process."""
 
     backend = "postgres"
@@ -162,7 +163,8 @@ class PostgresStore:
         with self.pool.connection(timeout=5) as conn:
             missing = conn.execute(
                 "SELECT t FROM unnest(ARRAY['raw_scraped_profiles','global_usernames',"
-                "'ingest_requests']) AS t WHERE to_regclass(t) IS NULL").fetchall()
+                "'ingest_requests','distribution_targets','distribution_runs',"
+                "'distribution_assignments']) AS t WHERE to_regclass(t) IS NULL").fetchall()
         return {"database": "ok", "schema": "missing" if missing else "ok"}
 
     def close(self) -> None:

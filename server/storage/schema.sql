@@ -132,3 +132,504 @@ RETURNS boolean LANGUAGE sql SET search_path = public AS $$
     ON CONFLICT DO NOTHING
     RETURNING true
 $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Daily distribution: targets, one run per date, and the assignments it hands out.
+-- ---------------------------------------------------------------------------------------------
+
+-- Claims mark pool rows used. `used` and `used_at` are indexed, so those updates can never be HOT:
+-- each claim leaves a dead row version and dead entries in every index, and the oldest-first claim
+-- walks past them. Vacuum early (1% of the pool instead of 20%) so the next day's claim and the
+-- index-only counts of the stats stay fast; vacuum after big ingests too, which sets the
+-- visibility map those counts rely on. A lower fillfactor would buy nothing (HOT is impossible
+-- here) and would leave 10%+ of a multi-million-row heap empty, so it stays at 100.
+ALTER TABLE global_usernames SET (
+    autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_threshold = 10000,
+    autovacuum_vacuum_insert_scale_factor = 0.05,
+    autovacuum_analyze_scale_factor = 0.02
+);
+
+-- Who receives profiles: an outreach account or a worker, with a daily quota and optionally the
+-- only sources it may receive (NULL = any source). Targets are deactivated, never deleted, so
+-- past assignments keep their target.
+CREATE TABLE IF NOT EXISTS distribution_targets (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text NOT NULL UNIQUE,
+    daily_quota  integer NOT NULL CHECK (daily_quota >= 0),
+    sources      text[] CHECK (cardinality(sources) > 0),
+    active       boolean NOT NULL DEFAULT true,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per distributed date: its existence makes the run idempotent, its summary is what a
+-- repeated call returns.
+CREATE TABLE IF NOT EXISTS distribution_runs (
+    run_date    date PRIMARY KEY,
+    summary     jsonb NOT NULL,
+    top_ups     integer NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- A profile handed to a target for a date. Released rows stay as history; the profile is back in
+-- the pool and may be assigned again later.
+CREATE TABLE IF NOT EXISTS distribution_assignments (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_date     date NOT NULL,
+    target_id    bigint NOT NULL REFERENCES distribution_targets (id),
+    profile_id   text NOT NULL REFERENCES global_usernames (id),
+    status       text NOT NULL DEFAULT 'assigned'
+                 CHECK (status IN ('assigned', 'sent', 'replied', 'failed', 'invalid', 'released')),
+    assigned_at  timestamptz NOT NULL DEFAULT now(),
+    status_at    timestamptz
+);
+
+-- The guarantee behind "never assigned twice", whatever the code above it does: a profile has at
+-- most one assignment that is not released. It is a constraint, hence here and not with the
+-- performance indexes; status updates find a profile's live assignment through it.
+CREATE UNIQUE INDEX IF NOT EXISTS distribution_assignments_live_profile
+    ON distribution_assignments (profile_id) WHERE status <> 'released';
+
+-- The daily claim for one group of targets sharing a source filter. Targets come in round-robin
+-- order with what each still needs. The oldest unused profiles (first_seen_at, id) are locked with
+-- SKIP LOCKED, so a concurrent claim (another date, another machine) takes other rows instead of
+-- waiting; they are marked used and dealt out one per target in turn, so when the pool is short
+-- every target gets an equal share (a target that needs less gets what it needs).
+--
+-- The plan is pinned to the indexes and the TID scan (enable_seqscan off for this function only):
+-- a claim touches a small slice of the pool, and stale statistics after a bulk load must never
+-- turn it into a scan of millions of rows.
+CREATE OR REPLACE FUNCTION distribution_claim_group(
+    p_date date, p_targets bigint[], p_needs integer[], p_sources text[], p_total integer)
+RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $$
+DECLARE
+    v_rows tid[];
+    v_claimed integer;
+BEGIN
+    -- Three spellings of one query: only `source = <one value>` lets the planner read the
+    -- (source, first_seen_at, id) index in order; a one-element ANY would not. The rows come back
+    -- by ctid: they are locked by us now, so their ctid is stable, and the update below finds them
+    -- with a TID scan however large the pool is.
+    IF p_sources IS NULL THEN
+        SELECT array_agg(ctid) INTO v_rows FROM (
+            SELECT ctid FROM global_usernames WHERE NOT used
+            ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
+    ELSIF cardinality(p_sources) = 1 THEN
+        SELECT array_agg(ctid) INTO v_rows FROM (
+            SELECT ctid FROM global_usernames WHERE NOT used AND source = p_sources[1]
+            ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
+    ELSE
+        SELECT array_agg(ctid) INTO v_rows FROM (
+            SELECT ctid FROM global_usernames WHERE NOT used AND source = ANY (p_sources)
+            ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
+    END IF;
+    WITH picked AS (
+        UPDATE global_usernames SET used = true, used_at = now()
+        WHERE ctid = ANY (v_rows) AND NOT used
+        RETURNING id, first_seen_at
+    ), dealt AS (
+        SELECT id, row_number() OVER (ORDER BY first_seen_at, id) AS slot FROM picked
+    ), slots AS (
+        SELECT t.target_id, row_number() OVER (ORDER BY turn, t.ord) AS slot
+        FROM unnest(p_targets, p_needs) WITH ORDINALITY AS t (target_id, need, ord)
+        CROSS JOIN LATERAL generate_series(1, t.need) AS turn
+    ), inserted AS (
+        INSERT INTO distribution_assignments (run_date, target_id, profile_id)
+        SELECT p_date, s.target_id, d.id FROM dealt d JOIN slots s USING (slot)
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_claimed FROM inserted;
+    RETURN v_claimed;
+END;
+$$;
+
+-- What a date's distribution looks like now: per target its quota, live assignments and shortfall.
+CREATE OR REPLACE FUNCTION distribution_summary(p_date date)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    WITH counts AS (
+        SELECT target_id, count(*) AS assigned FROM distribution_assignments
+        WHERE run_date = p_date AND status <> 'released' GROUP BY target_id
+    ), per_target AS (
+        SELECT t.id, t.name, t.daily_quota, coalesce(c.assigned, 0) AS assigned,
+               CASE WHEN t.active THEN greatest(t.daily_quota - coalesce(c.assigned, 0), 0) ELSE 0 END
+                   AS shortfall
+        FROM distribution_targets t LEFT JOIN counts c ON c.target_id = t.id
+        WHERE t.active OR c.assigned IS NOT NULL
+    )
+    SELECT jsonb_build_object(
+        'date', p_date,
+        'assigned', coalesce(sum(assigned), 0),
+        'shortfall', coalesce(sum(shortfall), 0),
+        'targets', coalesce(jsonb_agg(jsonb_build_object(
+            'target', id, 'name', name, 'quota', daily_quota, 'assigned', assigned,
+            'shortfall', shortfall) ORDER BY id), '[]'::jsonb))
+    FROM per_target;
+$$;
+
+-- The daily run, the one entry point both backends call (psycopg directly, supabase-py via .rpc()).
+-- The first call for a date claims every active target's quota; later calls return that run
+-- unchanged, unless p_top_up asks to fill targets still below quota. Atomic: one transaction.
+CREATE OR REPLACE FUNCTION distribution_run(p_date date, p_top_up boolean DEFAULT false)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_existing jsonb;
+    v_group record;
+    v_claimed integer := 0;
+    v_summary jsonb;
+BEGIN
+    -- Serialise runs of one date across every session (workers, machines, cron): a concurrent
+    -- second caller waits here, then finds the first one's committed run below. The two-integer
+    -- key space is separate from the bigint locks used elsewhere.
+    PERFORM pg_advisory_xact_lock(4, p_date - date '2000-01-01');
+    SELECT summary INTO v_existing FROM distribution_runs WHERE run_date = p_date;
+    IF FOUND AND NOT p_top_up THEN
+        RETURN v_existing || jsonb_build_object('claimed', 0, 'top_up', false, 'replayed', true);
+    END IF;
+    -- Targets with the most specific source filter go first, so a target that takes any source
+    -- does not use up the profiles a narrower target could take.
+    FOR v_group IN
+        WITH held AS (
+            SELECT target_id, count(*) AS n FROM distribution_assignments
+            WHERE run_date = p_date AND status <> 'released' GROUP BY target_id
+        ), needs AS (
+            SELECT t.id, t.sources, t.daily_quota - coalesce(h.n, 0) AS need
+            FROM distribution_targets t LEFT JOIN held h ON h.target_id = t.id
+            WHERE t.active
+        )
+        SELECT sources, array_agg(id ORDER BY id) AS targets, array_agg(need::integer ORDER BY id) AS needs,
+               sum(need)::integer AS total
+        FROM needs WHERE need > 0
+        GROUP BY sources
+        ORDER BY sources IS NULL, cardinality(sources), sources
+    LOOP
+        v_claimed := v_claimed + distribution_claim_group(
+            p_date, v_group.targets, v_group.needs, v_group.sources, v_group.total);
+    END LOOP;
+    PERFORM pool_counts_compact();
+    v_summary := distribution_summary(p_date);
+    INSERT INTO distribution_runs (run_date, summary) VALUES (p_date, v_summary)
+    ON CONFLICT (run_date) DO UPDATE
+        SET summary = EXCLUDED.summary, top_ups = distribution_runs.top_ups + 1, updated_at = now();
+    RETURN v_summary || jsonb_build_object('claimed', v_claimed, 'top_up', p_top_up, 'replayed', false);
+END;
+$$;
+
+-- One page of a date's list, in (target, assignment id) order, after the given keyset position.
+-- Returns a jsonb array, so a REST caller is not cut at PostgREST's row cap.
+CREATE OR REPLACE FUNCTION distribution_list(
+    p_date date, p_target bigint, p_after_target bigint, p_after_id bigint, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_page bigint[];
+    v_items jsonb;
+BEGIN
+    -- Two spellings so each is a plain range scan of (run_date, target_id, id); an
+    -- `p_target IS NULL OR ...` would stop the index from bounding the scan.
+    IF p_target IS NULL THEN
+        SELECT array_agg(id) INTO v_page FROM (
+            SELECT id FROM distribution_assignments
+            WHERE run_date = p_date AND status <> 'released'
+              AND (target_id, id) > (p_after_target, p_after_id)
+            ORDER BY target_id, id LIMIT p_limit) page;
+    ELSE
+        SELECT array_agg(id) INTO v_page FROM (
+            SELECT id FROM distribution_assignments
+            WHERE run_date = p_date AND target_id = p_target AND status <> 'released' AND id > p_after_id
+            ORDER BY id LIMIT p_limit) page;
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object(
+               'assignment_id', a.id, 'profile_id', a.profile_id, 'username', g.username,
+               'full_name', g.full_name, 'source', g.source, 'target', a.target_id,
+               'status', a.status, 'assigned_at', a.assigned_at, 'status_at', a.status_at)
+           ORDER BY a.target_id, a.id)
+    INTO v_items
+    FROM distribution_assignments a JOIN global_usernames g ON g.id = a.profile_id
+    WHERE a.id = ANY (v_page);
+    RETURN coalesce(v_items, '[]'::jsonb);
+END;
+$$;
+
+-- Bulk status updates in one statement; the last update of a profile in the list wins. Reports
+-- how many changed, the profile ids with no live assignment, and the dates touched (whose cached
+-- lists must go).
+CREATE OR REPLACE FUNCTION distribution_set_status(p_profile_ids text[], p_statuses text[])
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_result jsonb;
+BEGIN
+    IF cardinality(p_profile_ids) IS DISTINCT FROM cardinality(p_statuses) THEN
+        RAISE EXCEPTION 'profile ids and statuses differ in length' USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(p_statuses) AS s
+               WHERE s IS NULL OR s NOT IN ('assigned', 'sent', 'replied', 'failed', 'invalid')) THEN
+        RAISE EXCEPTION 'unknown status' USING ERRCODE = '22023';
+    END IF;
+    -- Rows are locked in id order, so two requests touching the same profiles queue up instead
+    -- of deadlocking.
+    WITH input AS (
+        SELECT DISTINCT ON (profile_id) profile_id, status
+        FROM unnest(p_profile_ids, p_statuses) WITH ORDINALITY AS u (profile_id, status, ord)
+        ORDER BY profile_id, ord DESC
+    ), locked AS (
+        SELECT a.id, i.status FROM distribution_assignments a JOIN input i USING (profile_id)
+        WHERE a.status <> 'released'
+        ORDER BY a.id FOR UPDATE OF a
+    ), updated AS (
+        UPDATE distribution_assignments a SET status = l.status, status_at = now()
+        FROM locked l WHERE a.id = l.id
+        RETURNING a.profile_id, a.run_date
+    )
+    SELECT jsonb_build_object(
+        'updated', (SELECT count(*) FROM updated),
+        'unknown', coalesce((SELECT jsonb_agg(i.profile_id ORDER BY i.profile_id) FROM input i
+                             WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.profile_id = i.profile_id)),
+                            '[]'::jsonb),
+        'dates', coalesce((SELECT jsonb_agg(DISTINCT run_date) FROM updated), '[]'::jsonb))
+    INTO v_result;
+    RETURN v_result;
+END;
+$$;
+
+-- One batch of the release: assignments of dates up to p_through still `assigned` (never sent)
+-- are marked released and their profiles go back to the pool, keeping their age, so they are the
+-- first ones claimed again. SKIP LOCKED: a row being updated right now is left for the next batch.
+CREATE OR REPLACE FUNCTION distribution_release(p_through date, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_result jsonb;
+BEGIN
+    WITH batch AS (
+        SELECT id FROM distribution_assignments
+        WHERE status = 'assigned' AND run_date <= p_through
+        ORDER BY run_date, id LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), released AS (
+        UPDATE distribution_assignments a SET status = 'released', status_at = now()
+        FROM batch b WHERE a.id = b.id
+        RETURNING a.profile_id, a.run_date
+    ), returned AS (
+        UPDATE global_usernames g SET used = false, used_at = NULL
+        FROM released r WHERE g.id = r.profile_id
+        RETURNING 1
+    )
+    SELECT jsonb_build_object(
+        'released', (SELECT count(*) FROM released),
+        'returned', (SELECT count(*) FROM returned),
+        'dates', coalesce((SELECT jsonb_agg(DISTINCT run_date) FROM released), '[]'::jsonb))
+    INTO v_result;
+    RETURN v_result;
+END;
+$$;
+
+-- Pool counts without counting the pool: every statement that inserts, deletes or flips `used` on
+-- global_usernames appends its net change here (statement triggers below), so the counts are a sum
+-- over a few rows whatever the pool's size, exact, and committed with the change itself. Rows are
+-- only appended, so concurrent writers never wait for each other; the daily run folds them into one.
+CREATE TABLE IF NOT EXISTS pool_count_deltas (
+    total  bigint NOT NULL,
+    used   bigint NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION pool_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT count(*), count(*) FILTER (WHERE used) FROM new_rows HAVING count(*) > 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT 0, delta FROM (SELECT (SELECT count(*) FROM new_rows WHERE used)
+                               - (SELECT count(*) FROM old_rows WHERE used) AS delta) d
+    WHERE delta <> 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT -count(*), -count(*) FILTER (WHERE used) FROM old_rows HAVING count(*) > 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pool_count_deltas;
+    RETURN NULL;
+END;
+$$;
+
+-- Installed once: creating the triggers locks out writers to the pool until this transaction
+-- commits, so the starting count taken after them misses no concurrent ingest.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'global_usernames'::regclass
+                   AND tgname = 'global_usernames_count_insert') THEN
+        CREATE TRIGGER global_usernames_count_insert AFTER INSERT ON global_usernames
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pool_count_inserted();
+        CREATE TRIGGER global_usernames_count_update AFTER UPDATE ON global_usernames
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION pool_count_updated();
+        CREATE TRIGGER global_usernames_count_delete AFTER DELETE ON global_usernames
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pool_count_deleted();
+        CREATE TRIGGER global_usernames_count_truncate AFTER TRUNCATE ON global_usernames
+            FOR EACH STATEMENT EXECUTE FUNCTION pool_count_truncated();
+        DELETE FROM pool_count_deltas;
+        INSERT INTO pool_count_deltas (total, used)
+        SELECT count(*), count(*) FILTER (WHERE used) FROM global_usernames;
+    END IF;
+END;
+$$;
+
+-- Fold the appended changes into one row. Rows appended meanwhile are not seen and rows another
+-- fold holds are skipped, so this never waits and never loses a change.
+CREATE OR REPLACE FUNCTION pool_counts_compact() RETURNS void LANGUAGE sql AS $$
+    WITH folded AS (
+        DELETE FROM pool_count_deltas
+        WHERE ctid = ANY (ARRAY(SELECT ctid FROM pool_count_deltas FOR UPDATE SKIP LOCKED))
+        RETURNING total, used
+    )
+    INSERT INTO pool_count_deltas (total, used)
+    SELECT sum(total), sum(used) FROM folded HAVING count(*) > 0;
+$$;
+
+CREATE OR REPLACE FUNCTION pool_counts()
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('total', total, 'unused', total - used, 'used', used)
+    FROM (SELECT coalesce(sum(total), 0) AS total, coalesce(sum(used), 0) AS used
+          FROM pool_count_deltas) c;
+$$;
+
+-- Statistics: the pool, what was ingested on each of the p_days days up to p_date (days in
+-- p_timezone, from the one-row-per-request ingest log), and the distribution of p_date.
+CREATE OR REPLACE FUNCTION distribution_stats(p_date date, p_days integer, p_timezone text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_first date := p_date - (p_days - 1);
+    v_ingested jsonb;
+    v_distribution jsonb;
+BEGIN
+    SELECT jsonb_agg(jsonb_build_object(
+               'date', d.day, 'requests', coalesce(i.requests, 0), 'received', coalesce(i.received, 0),
+               'inserted_raw', coalesce(i.inserted_raw, 0), 'added_to_global', coalesce(i.added, 0),
+               'rejected', coalesce(i.rejected, 0)) ORDER BY d.day)
+    INTO v_ingested
+    FROM (SELECT generate_series(v_first, p_date, interval '1 day')::date AS day) d
+    LEFT JOIN (
+        SELECT (created_at AT TIME ZONE p_timezone)::date AS day, count(*) AS requests,
+               sum(received) AS received, sum(inserted_raw) AS inserted_raw,
+               sum(added_to_global) AS added, sum(rejected) AS rejected
+        FROM ingest_requests
+        WHERE created_at >= v_first::timestamp AT TIME ZONE p_timezone
+          AND created_at < (p_date + 1)::timestamp AT TIME ZONE p_timezone
+        GROUP BY 1
+    ) i ON i.day = d.day;
+
+    WITH counts AS (
+        SELECT target_id, status, count(*) AS n FROM distribution_assignments
+        WHERE run_date = p_date GROUP BY target_id, status
+    ), per_target AS (
+        SELECT t.id, t.name, t.daily_quota,
+               coalesce(sum(c.n) FILTER (WHERE c.status <> 'released'), 0) AS assigned,
+               coalesce(jsonb_object_agg(c.status, c.n) FILTER (WHERE c.status IS NOT NULL), '{}'::jsonb)
+                   AS by_status
+        FROM distribution_targets t LEFT JOIN counts c ON c.target_id = t.id
+        WHERE t.active OR c.target_id IS NOT NULL
+        GROUP BY t.id
+    )
+    SELECT jsonb_build_object(
+        'date', p_date,
+        'assigned', coalesce((SELECT sum(assigned) FROM per_target), 0),
+        'by_status', coalesce((SELECT jsonb_object_agg(status, n) FROM (
+            SELECT status, sum(n) AS n FROM counts GROUP BY status) s), '{}'::jsonb),
+        'targets', coalesce((SELECT jsonb_agg(jsonb_build_object(
+            'target', id, 'name', name, 'quota', daily_quota, 'assigned', assigned,
+            'by_status', by_status) ORDER BY id) FROM per_target), '[]'::jsonb))
+    INTO v_distribution;
+
+    RETURN jsonb_build_object('pool', pool_counts(), 'ingested_per_day', v_ingested,
+                              'distribution', v_distribution);
+END;
+$$;
+
+-- One batch of the retention clean-up; each call is its own short transaction and touches at
+-- most p_limit rows of each table, row locks only. Raw rows and ingest records older than
+-- p_raw_before go (NULL keeps them); Idempotency-Keys older than p_keys_before are forgotten (the
+-- ingest record stays, so the per-day statistics keep it).
+CREATE OR REPLACE FUNCTION retention_batch(
+    p_raw_before timestamptz, p_keys_before timestamptz, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_raw integer := 0;
+    v_ingests integer := 0;
+    v_keys integer := 0;
+BEGIN
+    IF p_raw_before IS NOT NULL THEN
+        DELETE FROM raw_scraped_profiles r
+        USING (SELECT ingest_id, position FROM raw_scraped_profiles WHERE created_at < p_raw_before
+               ORDER BY created_at LIMIT p_limit) d
+        WHERE r.ingest_id = d.ingest_id AND r.position = d.position;
+        GET DIAGNOSTICS v_raw = ROW_COUNT;
+        DELETE FROM ingest_requests WHERE id IN (
+            SELECT id FROM ingest_requests WHERE created_at < p_raw_before
+            ORDER BY created_at LIMIT p_limit);
+        GET DIAGNOSTICS v_ingests = ROW_COUNT;
+    END IF;
+    UPDATE ingest_requests SET idempotency_key = NULL WHERE id IN (
+        SELECT id FROM ingest_requests WHERE idempotency_key IS NOT NULL AND created_at < p_keys_before
+        ORDER BY created_at LIMIT p_limit);
+    GET DIAGNOSTICS v_keys = ROW_COUNT;
+    RETURN jsonb_build_object('raw_deleted', v_raw, 'ingests_deleted', v_ingests, 'keys_expired', v_keys);
+END;
+$$;
+
+-- Date-range listing of raw rows in (created_at, ingest_id, position) order: rows received in
+-- [p_from, p_to) after the keyset position (none = from the start).
+CREATE OR REPLACE FUNCTION list_raw_profiles(
+    p_from timestamptz, p_to timestamptz, p_after_at timestamptz, p_after_ingest uuid,
+    p_after_position integer, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_items jsonb;
+BEGIN
+    IF p_after_at IS NULL THEN  -- the position just before every row received at p_from
+        p_after_at := p_from;
+        p_after_ingest := '00000000-0000-0000-0000-000000000000';
+        p_after_position := -1;
+    END IF;
+    SELECT jsonb_agg(to_jsonb(r) ORDER BY r.created_at, r.ingest_id, r.position) INTO v_items FROM (
+        SELECT created_at, ingest_id, position, profile_id, username, full_name, source, scraped_at,
+               profile
+        FROM raw_scraped_profiles
+        WHERE (created_at, ingest_id, position) > (p_after_at, p_after_ingest, p_after_position)
+          AND created_at >= p_from AND created_at < p_to
+        ORDER BY created_at, ingest_id, position LIMIT p_limit) r;
+    RETURN coalesce(v_items, '[]'::jsonb);
+END;
+$$;
+
+-- Date-range listing of the pool in (first_seen_at, id) order, like list_raw_profiles.
+CREATE OR REPLACE FUNCTION list_global_profiles(
+    p_from timestamptz, p_to timestamptz, p_after_at timestamptz, p_after_id text, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_items jsonb;
+BEGIN
+    IF p_after_at IS NULL THEN  -- '' sorts before every id, which is never empty
+        p_after_at := p_from;
+        p_after_id := '';
+    END IF;
+    SELECT jsonb_agg(to_jsonb(g) ORDER BY g.first_seen_at, g.id) INTO v_items FROM (
+        SELECT first_seen_at, id, username, full_name, source, used, used_at
+        FROM global_usernames
+        WHERE (first_seen_at, id) > (p_after_at, p_after_id)
+          AND first_seen_at >= p_from AND first_seen_at < p_to
+        ORDER BY first_seen_at, id LIMIT p_limit) g;
+    RETURN coalesce(v_items, '[]'::jsonb);
+END;
+$$;

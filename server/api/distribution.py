@@ -1,0 +1,105 @@
+"""/api/distribution: the daily run, the cached daily lists, bulk status updates and the release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from .. import list_cache, tasks
+from ..auth import require_scope
+from ..errors import NotFound, Unprocessable
+from ..storage import get_store
+from ..utils.validation import Rejected, normalise_id
+from .params import invalid, json_object, next_cursor, page_limit, parse_date, query_int, read_cursor
+
+bp = Blueprint("distribution", __name__)
+
+STATUSES = ("assigned", "sent", "replied", "failed", "invalid")
+MAX_STATUS_UPDATES = 50_000
+MAX_ERRORS_LISTED = 100
+ITEM_FIELDS = ("profile_id", "username", "full_name", "source", "target", "status", "assigned_at",
+               "status_at")
+MAX_TARGET_ID = 2**63 - 1
+
+
+@bp.post("/api/distribution/run")
+@require_scope("distribute")
+def run():
+    """Run the day's distribution: {"date"?: "YYYY-MM-DD", "top_up"?: bool}; the same run again."""
+    body = json_object(optional=True)
+    unknown = sorted(set(body) - {"date", "top_up"})
+    if unknown:
+        raise invalid(unknown[0], "is not a run option (use date, top_up)")
+    day = parse_date(body["date"], "date") if body.get("date") is not None else None
+    top_up = body.get("top_up", False)
+    if not isinstance(top_up, bool):
+        raise invalid("top_up", "must be true or false")
+    return jsonify(tasks.run_distribution(day, top_up))
+
+
+@bp.get("/api/distribution/<day>")
+@require_scope("distribute")
+def daily_list(day: str):
+    """One page of a date's list, every target's or one (?target=), by keyset cursor."""
+    day = parse_date(day, "date")
+    target = query_int("target", None, 1, MAX_TARGET_ID)
+    limit = page_limit()
+    scope = {"list": "distribution", "date": day.isoformat(), "target": target}
+    after = read_cursor(scope) or [0, 0]  # checked before the cache: a bad cursor is always a 400
+
+    def load() -> dict[str, Any]:
+        store = get_store()
+        if target is not None and store.get_target(target) is None:
+            raise NotFound(f"no target with id {target}", code="target_not_found")
+        rows = store.list_assignments(day, target, (after[0], after[1]), limit + 1)
+        return {"date": day.isoformat(), "target": target,
+                "items": [{field: row[field] for field in ITEM_FIELDS} for row in rows[:limit]],
+                "next_cursor": next_cursor(scope, rows, limit,
+                                           lambda row: [row["target"], row["assignment_id"]])}
+
+    return jsonify(list_cache.cached_page(day, target, request.args.get("cursor"), limit, load))
+
+
+def _status_updates(body: dict[str, Any]) -> list[tuple[str, str]]:
+    updates = body.get("updates")
+    if not isinstance(updates, list) or not 1 <= len(updates) <= MAX_STATUS_UPDATES:
+        raise invalid("updates", f"must be a list of 1 to {MAX_STATUS_UPDATES} "
+                                 '{"profile_id": ..., "status": ...} objects')
+    pairs, errors = [], []
+    for index, update in enumerate(updates):
+        try:
+            if not isinstance(update, dict):
+                raise Rejected(None, "must be an object")
+            profile_id = normalise_id(update.get("profile_id"))
+            status = update.get("status")
+            if status not in STATUSES:
+                raise Rejected("status", f"must be one of {', '.join(STATUSES)}")
+        except Rejected as exc:
+            errors.append({"index": index, "field": "profile_id" if exc.field == "id" else exc.field,
+                           "reason": exc.reason})
+            continue
+        pairs.append((profile_id, status))
+    if errors:
+        raise Unprocessable(f"{len(errors)} of {len(updates)} updates are invalid; nothing was changed",
+                            code="invalid_updates", details=errors[:MAX_ERRORS_LISTED])
+    return pairs
+
+
+@bp.post("/api/distribution/status")
+@require_scope("distribute")
+def update_statuses():
+    """Set statuses in bulk, one statement: {"updates": [{"profile_id", "status"}, ...]}."""
+    pairs = _status_updates(json_object())
+    return jsonify({"received": len(pairs), **tasks.update_statuses(pairs)})
+
+
+@bp.post("/api/distribution/release")
+@require_scope("distribute")
+def release():
+    """Give assignments unsent after RELEASE_AFTER_DAYS (or {"older_than_days"}) back to the pool."""
+    body = json_object(optional=True)
+    days = body.get("older_than_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365):
+        raise invalid("older_than_days", "must be an integer from 1 to 365")
+    return jsonify(tasks.release_unsent(days))

@@ -1,0 +1,106 @@
+"""Reading small JSON bodies and query parameters, with one 400 shape for every mistake."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from flask import current_app, request
+
+from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ..utils.cursor import decode_cursor, encode_cursor, signing_key
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+MAX_BODY_BYTES = 16 << 20  # ample for 50,000 status updates; these bodies are parsed in memory
+
+
+def json_object(*, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (at most MAX_BODY_BYTES); an empty body is {} when `optional`."""
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is over the limit of {MAX_BODY_BYTES} bytes for this route",
+                              details={"limit_bytes": MAX_BODY_BYTES})
+    if not data.strip() and optional:
+        return {}
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send Content-Type: application/json")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_body")
+    return body
+
+
+def invalid(field: str, message: str) -> BadRequest:
+    """A 400 naming the parameter or field at fault."""
+    return BadRequest(f"{field} {message}", code="invalid_parameter", details={"field": field})
+
+
+def parse_date(value: Any, field: str) -> date:
+    """A YYYY-MM-DD date."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise invalid(field, "must be a date as YYYY-MM-DD")
+
+
+def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
+    """An integer query parameter within [low, high]."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise invalid(name, f"must be an integer from {low} to {high}")
+    return value
+
+
+def query_bool(name: str) -> bool | None:
+    """true/false query parameter, None when absent."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise invalid(name, "must be true or false")
+
+
+def page_limit() -> int:
+    """?limit=, 1 to 1000, default 100."""
+    return query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[start of `first`, start of the day after `last`) in TIMEZONE, as aware datetimes."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    return (datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone))
+
+
+def _cursor_key() -> bytes:
+    config = current_app.config
+    return signing_key(config["SECRET_KEY"], config["API_KEYS"])
+
+
+def read_cursor(scope: dict[str, Any]) -> list[Any] | None:
+    """The position of ?cursor= for this list, or None on the first page."""
+    token = request.args.get("cursor")
+    return None if not token else decode_cursor(_cursor_key(), token, scope)
+
+
+def next_cursor(scope: dict[str, Any], rows: list[Any], limit: int, position) -> str | None:
+    """A cursor after the last of `limit` rows when a further row was fetched; else None."""
+    if len(rows) <= limit:
+        return None
+    return encode_cursor(_cursor_key(), scope, position(rows[limit - 1]))

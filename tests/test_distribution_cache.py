@@ -1,0 +1,102 @@
+"""The cached daily lists: hits need no database, and writes anywhere invalidate pages cached anywhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from server import create_app
+from server.extensions import cache
+
+from .conftest import make_config
+from .distribution_helpers import DistributionApi, add_pool, add_targets
+
+DAY = "2026-03-02"
+DEAD_DATABASE = "postgresql://127.0.0.1:1/nowhere"
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Build apps sharing one cache directory (like Gunicorn workers on one machine); close them after."""
+    apps = []
+
+    def build(**overrides):
+        settings = {"CACHE_DIR": str(tmp_path / "shared-cache"), **overrides}
+        apps.append(create_app(make_config(overrides.pop("DATABASE_URL", database_url), **settings)))
+        return apps[-1]
+
+    yield build
+    for application in apps:
+        application.extensions["store"].close()
+
+
+def _statuses(api: DistributionApi, **params) -> dict[str, str]:
+    return {i["profile_id"]: i["status"] for page in api.pages(DAY, **params) for i in page["items"]}
+
+
+def test_a_cached_page_is_served_by_another_instance_that_has_no_database(make_app, db):
+    add_pool(db, 10)
+    add_targets(db, [10])
+    worker = DistributionApi(make_app().test_client())
+    worker.run(DAY)
+    first = worker.get(f"/api/distribution/{DAY}", limit=4)
+    assert first.status_code == 200
+
+    offline = DistributionApi(make_app(DATABASE_URL=DEAD_DATABASE, DB_POOL_TIMEOUT=1).test_client())
+    cached = offline.get(f"/api/distribution/{DAY}", limit=4)
+    assert cached.status_code == 200 and cached.get_json() == first.get_json()
+    second_page = offline.get(f"/api/distribution/{DAY}", limit=4, cursor=first.get_json()["next_cursor"])
+    assert second_page.status_code == 503  # not cached: it needs the database, which is not there
+
+
+def test_writes_through_one_instance_invalidate_pages_cached_by_another(make_app, db):
+    add_pool(db, 6)
+    [target] = add_targets(db, [4])
+    reader = DistributionApi(make_app().test_client())
+    writer_app = make_app()
+    writer = DistributionApi(writer_app.test_client())
+    writer.run(DAY)
+    assert _statuses(reader) == dict.fromkeys(["p0", "p1", "p2", "p3"], "assigned")
+
+    db.execute("UPDATE distribution_assignments SET status = 'failed'")  # behind the app's back
+    assert set(_statuses(reader).values()) == {"assigned"}  # so the reader is served from the cache
+
+    writer.post("/api/distribution/status", {"updates": [{"profile_id": "p1", "status": "sent"}]})
+    assert _statuses(reader) == {"p0": "failed", "p1": "sent", "p2": "failed", "p3": "failed"}
+
+    db.execute("UPDATE distribution_targets SET daily_quota = 6 WHERE id = %s", [target])
+    result = writer_app.test_cli_runner().invoke(args=["distribute", "--date", DAY, "--top-up"])
+    assert result.exit_code == 0, result.output
+    assert sorted(_statuses(reader, target=target)) == ["p0", "p1", "p2", "p3", "p4", "p5"]
+
+
+def test_pages_differ_by_target_limit_and_cursor(make_app, db):
+    add_pool(db, 6)
+    first, second = add_targets(db, [3, 3])
+    api = DistributionApi(make_app().test_client())
+    api.run(DAY)
+    lists = {name: [i["profile_id"] for p in api.pages(DAY, **params) for i in p["items"]]
+             for name, params in {"all": {}, "first": {"target": first}, "second": {"target": second},
+                                  "small-pages": {"limit": 1}}.items()}
+    assert len(lists["all"]) == 6 and lists["small-pages"] == lists["all"]
+    assert lists["first"] + lists["second"] == lists["all"]
+
+
+def test_the_cache_is_files_under_data_dir_by_default_and_redis_with_redis_url(database_url, tmp_path):
+    files = create_app(make_config(database_url, DATA_DIR=str(tmp_path)))
+    redis = create_app(make_config(database_url, REDIS_URL="redis://127.0.0.1:1/0"))
+    try:
+        assert type(files.extensions["cache"][cache]).__name__ == "FileSystemCache"
+        assert files.config["CACHE_DIR"] == str(tmp_path / "cache")
+        assert type(redis.extensions["cache"][cache]).__name__ == "RedisCache"
+        assert redis.config["CACHE_REDIS_URL"] == "redis://127.0.0.1:1/0"
+    finally:
+        files.extensions["store"].close()
+        redis.extensions["store"].close()
+
+
+def test_lists_are_served_from_the_database_while_redis_is_down(make_app, db):
+    add_pool(db, 3)
+    add_targets(db, [3])
+    api = DistributionApi(make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client())
+    api.run(DAY)
+    assert len(api.pages(DAY)[0]["items"]) == 3
