@@ -82,3 +82,17 @@ def test_a_failed_copy_surfaces_and_nothing_lands(database_url, db):
         store.close()
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 0
     assert count(db, "SELECT count(*) FROM global_usernames") == 0
+
+
+def test_an_up_to_date_schema_is_not_applied_again(database_url, db):
+    from server.storage.migrate import ensure_schema, schema_version
+
+    apply_schema(database_url)
+    assert db.execute("SELECT version FROM schema_version").fetchone() == (schema_version(),)
+    # An open transaction holding a lock that CREATE INDEX would wait for: ensure_schema must not.
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("LOCK TABLE global_usernames IN ROW EXCLUSIVE MODE")
+        assert ensure_schema(database_url) is False
+    db.execute("UPDATE schema_version SET version = 'old'")
+    assert ensure_schema(database_url) is True
+    assert db.execute("SELECT version FROM schema_version").fetchone() == (schema_version(),)

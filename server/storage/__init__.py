@@ -44,9 +44,9 @@ def create_store(config: Mapping[str, Any]) -> Store:
 
     url = database_url(config)
     if backend == "embedded":
-        from .migrate import apply_schema
+        from .migrate import ensure_schema
 
-        apply_schema(url)  # the embedded default needs no set-up step from the user
+        ensure_schema(url)  # the embedded default needs no set-up step from the user
     return PostgresStore(url, config, backend=backend)
 
 

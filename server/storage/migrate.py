@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -21,8 +22,16 @@ def schema_files() -> list[Path]:
     return [SCHEMA_FILE, INDEXES_FILE]
 
 
+def schema_version() -> str:
+    """A digest of the schema files: what a database that is up to date has recorded."""
+    digest = hashlib.sha256()
+    for path in schema_files():
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def apply_schema(conninfo: str) -> None:
-    """Run every schema file in one transaction, serialised by an advisory lock."""
+    """Run every schema file in one transaction, serialised by an advisory lock; record the version."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; the lock prevents it.
         conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
@@ -30,6 +39,25 @@ def apply_schema(conninfo: str) -> None:
             with conn.transaction():
                 for path in schema_files():
                     conn.execute(path.read_text())
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version text NOT NULL,"
+                             " applied_at timestamptz NOT NULL DEFAULT now())")
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [schema_version()])
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
     logger.info("schema applied")
+
+
+def ensure_schema(conninfo: str) -> bool:
+    """Apply the schema only when the database records another version; True if it did.
+
+    Re-running the DDL is not free: CREATE INDEX IF NOT EXISTS still takes its table lock and
+    would queue a starting worker behind a long ingest, so up-to-date databases are left alone.
+    """
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is not None:
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is not None and row[0] == schema_version():
+                return False
+    apply_schema(conninfo)
+    return True
