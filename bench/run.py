@@ -12,6 +12,7 @@ import psycopg
 from server.storage import embedded
 from server.storage.migrate import apply_schema
 
+from .distribution import populate, run_claim, run_lists
 from .ingest import run_ingest, run_rss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,15 +54,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only (a minute or two)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--only", choices=["ingest", "distribution"], help="run one part only")
     args = parser.parse_args()
     sizes = [5_000, 50_000] if args.quick else [5_000, 50_000, 500_000]
     url = bench_database()
     results = {"date": datetime.date.today().isoformat(), "quick": args.quick, "runs": args.runs}
-    results["ingest"] = run_ingest(url, psql_binary(), sizes, args.runs)
-    print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
-                results["ingest"])
-    results["rss"] = run_rss(url, sizes[-1])
-    print_table("Gunicorn worker peak RSS", results["rss"])
+    if args.only != "distribution":
+        results["ingest"] = run_ingest(url, psql_binary(), sizes, args.runs)
+        print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
+                    results["ingest"])
+        results["rss"] = run_rss(url, sizes[-1])
+        print_table("Gunicorn worker peak RSS", results["rss"])
+    if args.only != "ingest":
+        pool = 500_000 if args.quick else 5_000_000
+        populate(url, pool)
+        results["claim"] = run_claim(url, args.runs)
+        print_table(f"Daily claim of 72 x 200 from a pool of {pool:,} (a third used)", results["claim"])
+        results["lists"] = run_lists(url)
+        print_table("Reading a day's 14,400 assignments through Gunicorn, 50 concurrent clients",
+                    results["lists"])
     out = ROOT / "bench" / "results" / f"{results['date']}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,159 @@
+"""Distribution benchmarks: the daily claim against the bare statement, and list reads over HTTP."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from datetime import date, timedelta
+from statistics import median, quantiles
+from typing import Callable
+
+import orjson
+import psycopg
+
+from .serve import gunicorn, request
+
+BENCH_KEY = "bench-key-000001"
+TARGETS, QUOTA = 72, 200
+
+# The bare statement: the same oldest-first claim of 14,400 unused profiles, marked used and dealt
+# round-robin to the 72 targets, in one statement, without per-date locking, source filters,
+# fair-shortfall groups or the run's summary.
+_BARE_CLAIM = """
+WITH picked AS (
+    SELECT id, first_seen_at FROM global_usernames WHERE NOT used
+    ORDER BY first_seen_at, id LIMIT %(total)s FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE global_usernames g SET used = true, used_at = now() FROM picked p
+    WHERE g.id = p.id RETURNING g.id, g.first_seen_at
+), dealt AS (
+    SELECT id, row_number() OVER (ORDER BY first_seen_at, id) AS slot FROM marked
+)
+INSERT INTO distribution_assignments (run_date, target_id, profile_id)
+SELECT %(day)s, t.id, d.id FROM dealt d
+JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM distribution_targets) t
+  ON t.k = (d.slot - 1) %% %(targets)s
+"""
+
+
+def populate(url: str, pool: int) -> None:
+    """A pool of `pool` profiles, a third of them already used, and 72 targets of 200 a day."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE global_usernames, distribution_targets, distribution_assignments,"
+                     " distribution_runs, raw_scraped_profiles, ingest_requests CASCADE")
+        for start in range(0, pool, 500_000):  # bounded transactions
+            conn.execute(
+                "INSERT INTO global_usernames (id, username, source, first_seen_at, used, used_at)"
+                " SELECT 'p' || i, 'user_' || i, 'instagram',"
+                "        timestamptz '2026-01-01' + make_interval(secs => i), i %% 3 = 0,"
+                "        CASE WHEN i %% 3 = 0 THEN timestamptz '2026-02-01' END"
+                " FROM generate_series(%s::int, %s::int) AS i", [start, min(start + 500_000, pool) - 1])
+        conn.execute("INSERT INTO distribution_targets (name, daily_quota)"
+                     " SELECT 'target-' || n, %s FROM generate_series(1, %s) AS n", [QUOTA, TARGETS])
+        conn.execute("VACUUM ANALYZE global_usernames")
+
+
+def _claim_once(url: str, sql: str, params: dict) -> float:
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        conn.execute(sql, params)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        assigned = conn.execute("SELECT count(*) FROM distribution_assignments WHERE run_date = %s",
+                                [params["day"]]).fetchone()[0]
+    if assigned != TARGETS * QUOTA:
+        raise RuntimeError(f"claim assigned {assigned}, expected {TARGETS * QUOTA}")
+    return elapsed
+
+
+def run_claim(url: str, runs: int) -> list[dict]:
+    """Median seconds of our claim (the SQL function the endpoint calls) and of the bare statement."""
+    days = iter(date(2026, 3, 1) + timedelta(days=n) for n in range(2 * runs))
+    ours = [_claim_once(url, "SELECT distribution_run(%(day)s, false)", {"day": next(days)})
+            for _ in range(runs)]
+    bare = [_claim_once(url, _BARE_CLAIM, {"day": next(days), "total": TARGETS * QUOTA, "targets": TARGETS})
+            for _ in range(runs)]
+    ours_s, bare_s = median(ours), median(bare)
+    return [{"contender": "distribution_run() (the endpoint's claim)", "median_ms": round(ours_s * 1000),
+             "vs_bare": round(ours_s / bare_s, 2)},
+            {"contender": "bare UPDATE ... INSERT statement", "median_ms": round(bare_s * 1000),
+             "vs_bare": 1.0}]
+
+
+def _read_all(port: int, paths: list[str], clients: int, rounds: int) -> tuple[list[float], float]:
+    """`clients` threads reading every path `rounds` times; (latencies in s, wall seconds)."""
+    work: queue.Queue[str] = queue.Queue()
+    for _ in range(rounds):
+        for path in paths:
+            work.put(path)
+    latencies: list[float] = []
+    failures: list[int] = []
+    headers = {"Authorization": f"Bearer {BENCH_KEY}"}
+
+    def client() -> None:
+        while True:
+            try:
+                path = work.get_nowait()
+            except queue.Empty:
+                return
+            started = time.perf_counter()
+            status, _ = request(port, "GET", path, headers=headers, timeout=30)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                failures.append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} list reads failed, e.g. {failures[0]}")
+    return latencies, time.perf_counter() - started
+
+
+def _page_paths(port: int, day: str, limit: int) -> list[str]:
+    """Every page of every target's list for `day`, following the cursors once."""
+    headers = {"Authorization": f"Bearer {BENCH_KEY}"}
+    targets = orjson.loads(request(port, "GET", "/api/targets", headers=headers)[1])["items"]
+    paths = []
+    for target in (t["id"] for t in targets):
+        path = f"/api/distribution/{day}?target={target}&limit={limit}"
+        while path:
+            paths.append(path)
+            status, body = request(port, "GET", path, headers=headers)
+            cursor = orjson.loads(body)["next_cursor"] if status == 200 else None
+            path = f"/api/distribution/{day}?target={target}&limit={limit}&cursor={cursor}" if cursor else None
+    return paths
+
+
+def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> list[dict]:
+    """List reads of a day's 14,400 assignments through Gunicorn: cold (cache just invalidated) and hot."""
+    headers = {"Authorization": f"Bearer {BENCH_KEY}", "Content-Type": "application/json"}
+    with gunicorn(url, f"{BENCH_KEY}:distribute", RATELIMIT_ENABLED="false") as (port, _):
+        status, body = request(port, "POST", "/api/distribution/run", b'{"date": "2026-04-01"}', headers)
+        if status != 200:
+            raise RuntimeError(f"run answered {status}: {body[:200]!r}")
+        day = "2026-04-01"
+        paths = _page_paths(port, day, limit)
+        one_profile = orjson.loads(request(port, "GET", paths[0], headers=headers)[1])["items"][0]["profile_id"]
+        invalidate: Callable[[], None] = lambda: request(  # a status update drops the date's pages
+            port, "POST", "/api/distribution/status",
+            orjson.dumps({"updates": [{"profile_id": one_profile, "status": "assigned"}]}), headers)
+        cold: list[float] = []
+        cold_wall = 0.0
+        for _ in range(rounds):
+            invalidate()
+            latencies, wall = _read_all(port, paths, clients, 1)
+            cold += latencies
+            cold_wall += wall
+        hot, hot_wall = _read_all(port, paths, clients, rounds * 4)
+    rows = []
+    for name, latencies, wall in (("cold (cache just invalidated)", cold, cold_wall), ("hot (cached)", hot, hot_wall)):
+        cuts = quantiles(latencies, n=100)
+        rows.append({"reads": name, "requests": len(latencies), "clients": clients, "page_size": limit,
+                     "p50_ms": round(cuts[49] * 1000, 1), "p99_ms": round(cuts[98] * 1000, 1),
+                     "requests_per_s": round(len(latencies) / wall)})
+    return rows
