@@ -31,8 +31,9 @@ def run_distribution(day: date | None = None, top_up: bool = False) -> dict[str,
     """Claim the day's profiles for every active target (or return the existing run)."""
     day = day or today()
     summary = get_store().run_distribution(day, top_up)
-    if not summary["replayed"]:
-        list_cache.invalidate([day])
+    # A replay too: it may be the retry of a call whose run landed but whose answer was lost (a
+    # REST retry, or the cron's own), and that run's new lists must not hide behind cached pages.
+    list_cache.invalidate([day])
     logger.info("distribution %s: %d assigned, %d claimed now, %d short%s", day, summary["assigned"],
                 summary["claimed"], summary["shortfall"], " (replayed)" if summary["replayed"] else "")
     summary = {field: summary[field] for field in SUMMARY_FIELDS}

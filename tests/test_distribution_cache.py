@@ -8,7 +8,7 @@ from server import create_app
 from server.extensions import cache
 
 from .conftest import make_config
-from .distribution_helpers import DistributionApi, add_pool, add_targets
+from .distribution_helpers import DistributionApi, add_pool, add_targets, run
 
 DAY = "2026-03-02"
 DEAD_DATABASE = "postgresql://127.0.0.1:1/nowhere"
@@ -67,6 +67,16 @@ def test_writes_through_one_instance_invalidate_pages_cached_by_another(make_app
     result = writer_app.test_cli_runner().invoke(args=["distribute", "--date", DAY, "--top-up"])
     assert result.exit_code == 0, result.output
     assert sorted(_statuses(reader, target=target)) == ["p0", "p1", "p2", "p3", "p4", "p5"]
+
+
+def test_a_replayed_run_refreshes_the_dates_pages(make_app, db):
+    add_pool(db, 4)
+    add_targets(db, [4])
+    api = DistributionApi(make_app().test_client())
+    assert api.get(f"/api/distribution/{DAY}").get_json()["items"] == []
+    run(db, DAY)  # a run whose answer never reached the cron, which therefore calls again
+    assert api.run(DAY)["replayed"] is True
+    assert len(api.get(f"/api/distribution/{DAY}").get_json()["items"]) == 4
 
 
 def test_pages_differ_by_target_limit_and_cursor(make_app, db):

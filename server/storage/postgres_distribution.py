@@ -10,10 +10,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ..errors import Conflict
+from .target_rules import check_changes, name_taken
 
 _TARGET_COLUMNS = sql.SQL("id, name, daily_quota, sources, active, created_at, updated_at")
-TARGET_FIELDS = ("name", "daily_quota", "sources", "active")
 
 
 def _target(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -21,10 +20,6 @@ def _target(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
-
-
-def _name_taken(name: Any) -> Conflict:
-    return Conflict(f"a target named {name!r} exists already", code="target_exists")
 
 
 class PostgresDistribution:
@@ -47,7 +42,7 @@ class PostgresDistribution:
                 row = conn.cursor(row_factory=dict_row).execute(
                     query, [name, daily_quota, sources, active]).fetchone()
         except psycopg.errors.UniqueViolation:
-            raise _name_taken(name) from None
+            raise name_taken(name) from None
         return _target(row)
 
     def list_targets(self, active: bool | None = None) -> list[dict[str, Any]]:
@@ -66,9 +61,7 @@ class PostgresDistribution:
 
     def update_target(self, target_id: int, changes: Mapping[str, Any]) -> dict[str, Any] | None:
         """Change some of name, daily_quota, sources, active; None when there is no such target."""
-        unknown = set(changes) - set(TARGET_FIELDS)
-        if unknown:
-            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        check_changes(changes)
         assignments = [sql.SQL("{} = %s").format(sql.Identifier(field)) for field in changes]
         query = sql.SQL("UPDATE distribution_targets SET {}, updated_at = now() WHERE id = %s"
                         " RETURNING {}").format(sql.SQL(", ").join(assignments), _TARGET_COLUMNS)
@@ -77,7 +70,7 @@ class PostgresDistribution:
                 row = conn.cursor(row_factory=dict_row).execute(
                     query, [*changes.values(), target_id]).fetchone()
         except psycopg.errors.UniqueViolation:
-            raise _name_taken(changes.get("name")) from None
+            raise name_taken(changes.get("name")) from None
         return _target(row)
 
     def run_distribution(self, day: date, top_up: bool = False) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from ..errors import Conflict, StorageUnavailable
 from .base import IngestTotals, StagedProfile, StoredReply
 from .supabase_client import (PAGE_SIZE, SCHEMA_MISSING_CODES, RetryPolicy, StatementTimeout,
                               TransientResponse, fetch_all, make_client, make_http_client)
+from .supabase_distribution import SupabaseDistribution
 
 logger = logging.getLogger("server.batch_processor")
 
@@ -142,7 +143,7 @@ class SupabaseIngest:
             logger.warning("could not release the Idempotency-Key claim of ingest %s", self.ingest_id)
 
 
-class SupabaseStore:
+class SupabaseStore(SupabaseDistribution):
     """Reach Supabase through one supabase-py client per worker process, made on first use."""
 
     backend = "supabase"

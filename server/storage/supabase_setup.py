@@ -1,8 +1,8 @@
 """The one SQL script a Supabase user pastes into the SQL editor, generated from the schema files.
 
 It is schema.sql and database_indexes.sql as they are (the same SQL `init-db` applies), followed by
-a lock-down block: Row Level Security on every table with no policy, and no table or function
-privileges for `anon` and `authenticated`, so only the service-role key reads or writes.
+a lock-down block: Row Level Security on every table with no policy, and no table, sequence or
+function privileges for `anon` and `authenticated`, so only the service-role key reads or writes.
 Print it with `python -m server.storage.supabase_setup` or `flask --app server supabase-sql`.
 """
 
@@ -21,12 +21,30 @@ _HEADER = """\
 """
 
 
+_SEQUENCES = """\
+-- The identity columns' sequences, which Supabase's default privileges grant to the API roles too.
+DO $$
+DECLARE
+    v_sequence text;
+BEGIN
+    FOR v_sequence IN
+        SELECT pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) FROM pg_attribute a
+        WHERE a.attrelid = ANY (ARRAY[{tables}]::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped
+    LOOP
+        IF v_sequence IS NOT NULL THEN
+            EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM anon, authenticated', v_sequence);
+        END IF;
+    END LOOP;
+END
+$$;"""
+
+
 def _names(pattern: re.Pattern[str], sql: str) -> list[str]:
     return list(dict.fromkeys(pattern.findall(sql)))  # in order of appearance, once each
 
 
 def lockdown_sql(tables: list[str], functions: list[str]) -> str:
-    """RLS on every table, and no access for the API's public roles to tables or functions."""
+    """RLS on every table, and no access for the API's public roles to tables, sequences or functions."""
     lines = ["-- Lock-down: Row Level Security on every table and no policy for anon or authenticated,",
              "-- so the anon key (which ships in browsers) reads and writes nothing; the service-role key",
              "-- bypasses RLS and is what the server uses."]
@@ -37,6 +55,7 @@ def lockdown_sql(tables: list[str], functions: list[str]) -> str:
     for function in functions:
         lines += [f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC, anon, authenticated;",
                   f"GRANT EXECUTE ON FUNCTION {function} TO service_role;"]
+    lines.append(_SEQUENCES.format(tables=", ".join(f"'{table}'" for table in tables)))
     lines += ["-- Let the REST API see new tables and functions right away.",
               "NOTIFY pgrst, 'reload schema';"]
     return "\n".join(lines) + "\n"

@@ -39,8 +39,9 @@ def store(fake, database_url) -> Iterable[SupabaseStore]:
 
 
 @pytest.fixture
-def app(fake, database_url):
-    """The app with STORAGE_BACKEND=supabase; `client` and `ingest` of the parent conftest use it."""
-    application = create_app(supabase_config(database_url))
+def app(fake, database_url, tmp_path):
+    """The app with STORAGE_BACKEND=supabase and its own cache directory; `client`, `ingest` and
+    the distribution tests of the parent folder use it."""
+    application = create_app(supabase_config(database_url, CACHE_DIR=str(tmp_path / "cache")))
     yield application
     application.extensions["store"].close()

@@ -1,9 +1,10 @@
 """Supabase's REST API faked at the HTTP level with respx, answered by the real test database.
 
 Only the HTTP hop is fake: each request runs as one SQL statement on the embedded PostgreSQL, the
-way PostgREST runs it (inserts with ON CONFLICT, functions called with their named arguments),
-so rows, counts and the SQL functions are real. Failures can be injected per path, before the
-statement runs (nothing lands) or after it (it landed, but the answer is lost).
+way PostgREST runs it (inserts with ON CONFLICT, updates, functions called with their named
+arguments, STABLE ones in a read-only transaction), so rows, counts and the SQL functions are real.
+Failures can be injected per path, before the statement runs (nothing lands) or after it (it
+landed, but the answer is lost).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from psycopg import sql
 SUPABASE_URL = "https://fake-project.supabase.co"
 SERVICE_KEY = "fake-service-role-key"
 REST = "/rest/v1/"
-_HTTP_STATUS = {"57014": 500, "23505": 409}
+_HTTP_STATUS = {"57014": 500, "23505": 409, "23503": 409, "25006": 405}
 
 
 @dataclass
@@ -97,21 +98,27 @@ class FakePostgrest:
             return self._insert(path, request)
         if request.method == "GET":
             return self._select(path, request.url.params)
+        if request.method == "PATCH":
+            return self._update(path, request)
         raise AssertionError(f"the fake does not serve {request.method} {path}")
 
     def _call(self, function: str, args: dict[str, Any]) -> httpx.Response:
         declared = self.conn.execute(
-            "SELECT unnest(proargnames), unnest(proargtypes::regtype[]::text[]) FROM pg_proc"
+            "SELECT unnest(proargnames), unnest(proargtypes::regtype[]::text[]), provolatile FROM pg_proc"
             " WHERE proname = %s AND pronamespace = 'public'::regnamespace", [function]).fetchall()
-        if not declared or {name for name, _ in declared} != set(args):
+        if not declared or {name for name, _, _ in declared} != set(args):
             return _error(404, "PGRST202", f"Could not find the function public.{function}")
         # PostgREST's own way: the JSON body as a record, its fields as named arguments.
         call = sql.SQL("SELECT to_jsonb({f}({args})) FROM json_to_record(%s::json) AS _({defs})").format(
             f=sql.Identifier(function),
-            args=sql.SQL(", ").join(sql.SQL("{0} => _.{0}").format(sql.Identifier(n)) for n, _ in declared),
+            args=sql.SQL(", ").join(
+                sql.SQL("{0} => _.{0}").format(sql.Identifier(n)) for n, _, _ in declared),
             defs=sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in declared))
-        result = self.conn.execute(call, [orjson.dumps(args).decode()]).fetchone()[0]
+                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t, _ in declared))
+        with self.conn.transaction():
+            if declared[0][2] != "v":  # PostgREST runs STABLE and IMMUTABLE functions read-only
+                self.conn.execute("SET TRANSACTION READ ONLY")
+            result = self.conn.execute(call, [orjson.dumps(args).decode()]).fetchone()[0]
         return httpx.Response(200, content=orjson.dumps(result))
 
     def _insert(self, table: str, request: httpx.Request) -> httpx.Response:
@@ -131,19 +138,23 @@ class FakePostgrest:
         self.conn.execute(statement, [request.content.decode()])
         return httpx.Response(201)
 
+    def _update(self, table: str, request: httpx.Request) -> httpx.Response:
+        params, prefer = request.url.params, _prefer(request)
+        body = orjson.loads(request.content)
+        where, values = _where(table, params)
+        assert values, "the fake serves filtered updates only"
+        assert prefer.get("return") == "representation", "the fake serves updates that read rows back"
+        statement = sql.SQL("UPDATE {t} SET {sets} FROM json_populate_record(NULL::{t}, %s::json) AS _")
+        statement = statement.format(t=sql.Identifier(table), sets=sql.SQL(", ").join(
+            sql.SQL("{0} = _.{0}").format(sql.Identifier(column)) for column in body))
+        statement += where + sql.SQL(" RETURNING {}").format(_as_object(params["select"], table))
+        rows = self.conn.execute(statement, [request.content.decode(), *values]).fetchall()
+        return httpx.Response(200, content=orjson.dumps([row[0] for row in rows]))
+
     def _select(self, table: str, params: httpx.QueryParams) -> httpx.Response:
-        where, values = [], []
-        for column, condition in params.multi_items():
-            if column in ("select", "order", "limit", "offset"):
-                continue
-            operator, _, operand = condition.partition(".")
-            symbol = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<"}[operator]
-            where.append(sql.SQL("{} {} %s").format(sql.Identifier(column), sql.SQL(symbol)))
-            values.append(operand)
+        where, values = _where(table, params)
         query = sql.SQL("SELECT {s} FROM {t}").format(
-            s=_as_object(params.get("select", "*"), table), t=sql.Identifier(table))
-        if where:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+            s=_as_object(params.get("select", "*"), table), t=sql.Identifier(table)) + where
         if "order" in params:
             column, _, direction = params["order"].partition(".")
             query += sql.SQL(" ORDER BY {} {}").format(
@@ -155,11 +166,26 @@ class FakePostgrest:
         return httpx.Response(200, content=orjson.dumps([row[0] for row in rows]))
 
 
+def _where(table: str, params: httpx.QueryParams) -> tuple[sql.Composable, list[str]]:
+    """The WHERE clause of PostgREST's horizontal filters (`column=op.value`), and its values."""
+    conditions, values = [], []
+    for column, condition in params.multi_items():
+        if column in ("select", "order", "limit", "offset", "columns", "on_conflict"):
+            continue
+        operator, _, operand = condition.partition(".")
+        symbol = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<"}[operator]
+        conditions.append(sql.SQL("{} {} %s").format(sql.Identifier(table, column), sql.SQL(symbol)))
+        values.append(operand)
+    if not conditions:
+        return sql.SQL(""), values
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), values
+
+
 def _as_object(select: str, table: str) -> sql.Composable:
     """The selected columns of a row as one JSON object, the shape PostgREST answers with."""
     if select == "*":
         return sql.SQL("to_jsonb({})").format(sql.Identifier(table))
-    pairs = (sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c)) for c in select.split(","))
+    pairs = (sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(table, c)) for c in select.split(","))
     return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs))
 
 

@@ -85,7 +85,7 @@ def supabase_like_db(database_url) -> str:
                 conn.execute(f"CREATE ROLE {role} NOLOGIN" + (" BYPASSRLS" if role == "service_role" else ""))
         # What every Supabase project grants the API roles before the user runs anything.
         conn.execute("GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role")
-        for kind in ("TABLES", "FUNCTIONS"):
+        for kind in ("TABLES", "FUNCTIONS", "SEQUENCES"):
             conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON {kind}"
                          " TO anon, authenticated, service_role")
         conn.execute(setup_sql())
@@ -99,7 +99,9 @@ def test_the_setup_script_enables_rls_on_every_table_without_policies(supabase_l
         tables = conn.execute("SELECT c.relname, c.relrowsecurity FROM pg_class c"
                               " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'").fetchall()
         names = {table for table, _ in tables}
-        assert {"global_usernames", "raw_scraped_profiles", "ingest_requests", "ingest_claims"} <= names
+        assert {"global_usernames", "raw_scraped_profiles", "ingest_requests", "ingest_claims",
+                "distribution_targets", "distribution_runs", "distribution_assignments",
+                "pool_count_deltas"} <= names
         assert all(rls for _, rls in tables), tables
         assert conn.execute("SELECT count(*) FROM pg_policies").fetchone()[0] == 0
 
@@ -113,10 +115,33 @@ def test_the_setup_script_creates_every_index_and_function_of_the_schema_files(s
         assert setup.execute(catalog).fetchone()[0] == direct.execute(catalog).fetchone()[0]
 
 
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+def test_the_public_api_roles_hold_no_privilege_on_any_table_sequence_or_function(supabase_like_db, role):
+    privileges = """
+        SELECT c.relname, c.relkind FROM pg_class c
+        WHERE c.relnamespace = 'public'::regnamespace AND (
+            (c.relkind = 'r' AND has_table_privilege(%(role)s, c.oid,
+                'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
+            OR (c.relkind = 'S' AND has_sequence_privilege(%(role)s, c.oid, 'USAGE, SELECT, UPDATE')))
+        UNION ALL
+        SELECT p.proname, 'f' FROM pg_proc p
+        WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
+    """
+    with psycopg.connect(supabase_like_db) as conn:
+        assert conn.execute(privileges, {"role": role}).fetchall() == []
+        sequences = conn.execute("SELECT count(*) FROM pg_class WHERE relkind = 'S'"
+                                 " AND relnamespace = 'public'::regnamespace").fetchone()[0]
+        assert sequences == 2  # distribution_targets' and distribution_assignments' identities
+
+
 @pytest.mark.parametrize("statement", [
     "SELECT count(*) FROM global_usernames",
     "INSERT INTO ingest_claims VALUES ('a', 'b', gen_random_uuid(), now())",
     "SELECT existing_profile_ids(gen_random_uuid(), '{secret}')",
+    "SELECT count(*) FROM distribution_assignments",
+    "INSERT INTO distribution_targets (name, daily_quota) VALUES ('mine', 1)",
+    "SELECT distribution_run(current_date, false)",
+    "SELECT distribution_stats(current_date, 1, 'UTC')",
 ])
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 def test_the_public_api_roles_can_neither_read_write_nor_call(supabase_like_db, role, statement):
@@ -132,3 +157,14 @@ def test_the_service_role_reads_and_calls(supabase_like_db):
         assert conn.execute("SELECT count(*) FROM global_usernames").fetchone()[0] == 1
         found = conn.execute("SELECT existing_profile_ids(gen_random_uuid(), '{secret}')").fetchone()[0]
         assert found["existing"] == ["secret"]
+
+
+def test_the_service_role_runs_the_distribution(supabase_like_db):
+    with psycopg.connect(supabase_like_db) as conn:  # rolled back at the end: the module shares it
+        conn.execute("SET ROLE service_role")
+        conn.execute("INSERT INTO distribution_targets (name, daily_quota) VALUES ('t', 5)")
+        summary = conn.execute("SELECT distribution_run('2026-03-02', false)").fetchone()[0]
+        assert (summary["assigned"], summary["shortfall"]) == (1, 4)
+        stats = conn.execute("SELECT distribution_stats('2026-03-02', 1, 'UTC')").fetchone()[0]
+        assert stats["pool"] == {"total": 1, "unused": 0, "used": 1}
+        conn.rollback()
