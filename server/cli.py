@@ -46,6 +46,8 @@ def supabase_sql() -> None:
     from .storage.supabase_setup import setup_sql
 
     click.echo(setup_sql(), nl=False)
+
+
 def _echo_json(data) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 

@@ -213,6 +213,8 @@ class SupabaseStore(SupabaseDistribution):
         """One request, no retries: does Supabase answer, and is the set-up SQL applied?"""
         try:
             self.client.rpc("existing_profile_ids", {"p_ingest_id": _PROBE_INGEST, "p_ids": []}).execute()
+            # A project set up before the distribution existed lacks this one: not ready either.
+            self.client.rpc("distribution_summary", {"p_date": "2000-01-01"}).execute()
         except (TransientResponse, StorageUnavailable, httpx.TransportError) as exc:
             logger.warning("readiness: Supabase unreachable: %s", exc)
             return {"database": "unreachable"}

@@ -93,6 +93,8 @@ def test_readiness_reports_a_missing_schema_and_an_unreachable_supabase(store, f
     assert store.readiness() == {"database": "ok", "schema": "ok"}
     fake.fail("rpc/existing_profile_ids", status=404, code="PGRST202")
     assert store.readiness() == {"database": "ok", "schema": "missing"}
+    fake.fail("rpc/distribution_summary", status=404, code="PGRST202")  # set up before distribution
+    assert store.readiness() == {"database": "ok", "schema": "missing"}
     fake.fail("rpc/existing_profile_ids", exception=httpx.ConnectError)
     assert store.readiness() == {"database": "unreachable"}
 
