@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from .. import list_cache, tasks
 from ..auth import require_scope
@@ -58,7 +58,8 @@ def daily_list(day: str):
                 "next_cursor": next_cursor(scope, rows, limit,
                                            lambda row: [row["target"], row["assignment_id"]])}
 
-    return jsonify(list_cache.cached_page(day, target, request.args.get("cursor"), limit, load))
+    page = list_cache.cached_page(day, target, request.args.get("cursor"), limit, load)
+    return current_app.response_class(page, mimetype="application/json")
 
 
 def _status_updates(body: dict[str, Any]) -> list[tuple[str, str]]:
