@@ -52,6 +52,15 @@ def invalid(field: str, message: str) -> BadRequest:
     return BadRequest(f"{field} {message}", code="invalid_parameter", details={"field": field})
 
 
+def body_int(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number within [low, high] from a JSON body: 3 or 3.0 (JSON has one number type), not true."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(field, f"must be an integer from {low} to {high}")
+    return value
+
+
 def parse_date(value: Any, field: str) -> date:
     """A YYYY-MM-DD date."""
     # Only that spelling: date.fromisoformat also takes week dates (2026-W01-1) and non-ASCII digits.
