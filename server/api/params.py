@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from ..utils.cursor import decode_cursor, encode_cursor, signing_key
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_BODY_BYTES = 16 << 20  # ample for 50,000 status updates; these bodies are parsed in memory
 
 
@@ -36,14 +38,33 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
     return body
 
 
+def only_fields(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    """`body` itself when it holds no key but `allowed`; else a 400 naming the first unknown key,
+    so a misspelt option is refused instead of silently falling back to its default."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise invalid(unknown[0], f"is not {what} (use {', '.join(allowed)})")
+    return body
+
+
 def invalid(field: str, message: str) -> BadRequest:
     """A 400 naming the parameter or field at fault."""
     return BadRequest(f"{field} {message}", code="invalid_parameter", details={"field": field})
 
 
+def body_int(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number within [low, high] from a JSON body: 3 or 3.0 (JSON has one number type), not true."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(field, f"must be an integer from {low} to {high}")
+    return value
+
+
 def parse_date(value: Any, field: str) -> date:
     """A YYYY-MM-DD date."""
-    if isinstance(value, str) and len(value) == 10:
+    # Only that spelling: date.fromisoformat also takes week dates (2026-W01-1) and non-ASCII digits.
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -85,7 +106,11 @@ def page_limit() -> int:
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     """[start of `first`, start of the day after `last`) in TIMEZONE, as aware datetimes."""
     zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return (datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone))
+    if last == date.max:  # the day after it does not exist in Python; end at its last microsecond
+        end = datetime.combine(last, time.max, zone)
+    else:
+        end = datetime.combine(last + timedelta(days=1), time(), zone)
+    return datetime.combine(first, time(), zone), end
 
 
 def _cursor_key() -> bytes:
