@@ -81,8 +81,14 @@ def run_claim(url: str, runs: int) -> list[dict]:
              "vs_bare": 1.0}]
 
 
-def _read_all(port: int, paths: list[str], clients: int, rounds: int) -> tuple[list[float], float]:
-    """`clients` threads reading every path `rounds` times; (latencies in s, wall seconds)."""
+def _read_all(port: int, paths: list[str], clients: int, rounds: int,
+              per_client_rate: float | None = None) -> tuple[list[float], float]:
+    """`clients` threads reading every path `rounds` times; (latencies in s, wall seconds).
+
+    Without a rate each client sends its next request as soon as the last one is answered (a
+    closed loop: it measures capacity, and latency is then mostly queueing). With a rate each
+    client keeps to a schedule of that many requests per second (latency at a given load).
+    """
     work: queue.Queue[str] = queue.Queue()
     for _ in range(rounds):
         for path in paths:
@@ -92,11 +98,15 @@ def _read_all(port: int, paths: list[str], clients: int, rounds: int) -> tuple[l
     headers = {"Authorization": f"Bearer {BENCH_KEY}"}
 
     def client() -> None:
+        next_at = time.perf_counter()
         while True:
             try:
                 path = work.get_nowait()
             except queue.Empty:
                 return
+            if per_client_rate:
+                next_at += 1 / per_client_rate
+                time.sleep(max(0.0, next_at - time.perf_counter()))
             started = time.perf_counter()
             status, _ = request(port, "GET", path, headers=headers, timeout=30)
             latencies.append(time.perf_counter() - started)
@@ -150,8 +160,14 @@ def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> 
             cold += latencies
             cold_wall += wall
         hot, hot_wall = _read_all(port, paths, clients, rounds * 4)
+        invalidate()
+        paced_cold, paced_cold_wall = _read_all(port, paths, clients, 1, per_client_rate=5)
+        paced_hot, paced_hot_wall = _read_all(port, paths, clients, 2, per_client_rate=5)
     rows = []
-    for name, latencies, wall in (("cold (cache just invalidated)", cold, cold_wall), ("hot (cached)", hot, hot_wall)):
+    for name, latencies, wall in (("closed loop, cold (cache just invalidated)", cold, cold_wall),
+                                  ("closed loop, hot (cached)", hot, hot_wall),
+                                  ("5 req/s per client, cold", paced_cold, paced_cold_wall),
+                                  ("5 req/s per client, hot", paced_hot, paced_hot_wall)):
         cuts = quantiles(latencies, n=100)
         rows.append({"reads": name, "requests": len(latencies), "clients": clients, "page_size": limit,
                      "p50_ms": round(cuts[49] * 1000, 1), "p99_ms": round(cuts[98] * 1000, 1),
