@@ -12,8 +12,8 @@ from flask import current_app, request
 from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..utils.cursor import decode_cursor, encode_cursor, signing_key
 
-MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+MIN_DATE, MAX_DATE = date(1970, 1, 1), date(9998, 12, 31)
 MAX_BODY_BYTES = 16 << 20  # ample for 50,000 status updates; these bodies are parsed in memory
 
 
@@ -27,6 +27,8 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
         return {}
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send Content-Type: application/json")
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        raise UnsupportedMediaType("send this body uncompressed (Content-Encoding: gzip is for /api/ingest)")
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -42,13 +44,16 @@ def invalid(field: str, message: str) -> BadRequest:
 
 
 def parse_date(value: Any, field: str) -> date:
-    """A YYYY-MM-DD date."""
+    """A YYYY-MM-DD date from 1970 to 9998 (the day after it and days before it must still be dates)."""
     if isinstance(value, str) and len(value) == 10:
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
-    raise invalid(field, "must be a date as YYYY-MM-DD")
+        else:
+            if MIN_DATE <= day <= MAX_DATE:
+                return day
+    raise invalid(field, f"must be a date as YYYY-MM-DD from {MIN_DATE} to {MAX_DATE}")
 
 
 def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -78,8 +83,9 @@ def query_bool(name: str) -> bool | None:
 
 
 def page_limit() -> int:
-    """?limit=, 1 to 1000, default 100."""
-    return query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    """?limit=, 1 to MAX_PAGE_SIZE, default 100 (or MAX_PAGE_SIZE when that is smaller)."""
+    largest = current_app.config["MAX_PAGE_SIZE"]
+    return query_int("limit", min(DEFAULT_PAGE, largest), 1, largest)
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:

@@ -36,7 +36,8 @@ def _sources(value: Any) -> list[str] | None:
     if value is None:
         return None
     if (not isinstance(value, list) or not 1 <= len(value) <= MAX_SOURCES
-            or not all(isinstance(s, str) and 0 < len(s.strip()) <= MAX_SOURCE_LENGTH for s in value)):
+            or not all(isinstance(s, str) and 0 < len(s.strip()) <= MAX_SOURCE_LENGTH and s.isprintable()
+                       for s in value)):
         raise invalid("sources", f"must be null (any source) or a list of 1 to {MAX_SOURCES} source names")
     return sorted({s.strip() for s in value})  # one spelling per filter: the claim groups by it
 
