@@ -48,12 +48,14 @@ def post(route: str, path: str, body: bytes, status: int, code: str, **extra: An
     return Bad(route, "POST", path, body, status, code, **extra)
 
 
-def get(route: str, path: str, query: dict[str, str], status: int = 400, code: str = "invalid_parameter") -> Bad:
+def get(route: str, path: str, query: dict[str, str], status: int = 400,
+        code: str = "invalid_parameter") -> Bad:
     return Bad(route, "GET", path, None, status, code, content_type=None, query=query)
 
 
-TARGETS, TARGET, RUN, STATUS = "/api/targets", "/api/targets/{target}", "/api/distribution/run", "/api/distribution/status"
-RELEASE, CLEANUP, LIST, RAW = "/api/distribution/release", "/api/admin/cleanup", f"/api/distribution/{DAY}", "/api/admin/profiles/raw"
+TARGETS, TARGET = "/api/targets", "/api/targets/{target}"
+RUN, STATUS, RELEASE = "/api/distribution/run", "/api/distribution/status", "/api/distribution/release"
+LIST, RAW, CLEANUP = f"/api/distribution/{DAY}", "/api/admin/profiles/raw", "/api/admin/cleanup"
 OK_TARGET = {"name": "t", "daily_quota": 1}
 UPDATE = {"profile_id": "p0", "status": "sent"}
 
@@ -78,8 +80,10 @@ CASES = {
     "run-body-string": post("run", RUN, js("2026-03-02"), 400, "invalid_body"),
     "status-updates-object": post("status", STATUS, js({"updates": UPDATE}), 400, "invalid_parameter"),
     "status-update-string": post("status", STATUS, js({"updates": ["p0"]}), 422, "invalid_updates"),
-    "status-id-list": post("status", STATUS, js({"updates": [{**UPDATE, "profile_id": ["p0"]}]}), 422, "invalid_updates"),
-    "status-id-bool": post("status", STATUS, js({"updates": [{**UPDATE, "profile_id": True}]}), 422, "invalid_updates"),
+    "status-id-list": post("status", STATUS, js({"updates": [{**UPDATE, "profile_id": ["p0"]}]}), 422,
+                           "invalid_updates"),
+    "status-id-bool": post("status", STATUS, js({"updates": [{**UPDATE, "profile_id": True}]}), 422,
+                           "invalid_updates"),
     "status-status-number": post("status", STATUS, js({"updates": [{**UPDATE, "status": 2}]}), 422, "invalid_updates"),
     "release-days-string": post("release", RELEASE, js({"older_than_days": "7"}), 400, "invalid_parameter"),
     "release-days-bool": post("release", RELEASE, js({"older_than_days": True}), 400, "invalid_parameter"),
@@ -112,10 +116,12 @@ CASES = {
     "status-deep": post("status", STATUS, b'{"updates": ' + DEEP + b"}", 400, "malformed_json"),
     "cleanup-deep": post("cleanup", CLEANUP, DEEP, 400, "malformed_json"),
     # NUL bytes and lone surrogates in text fields and extra fields
-    "targets-name-nul": post("targets", TARGETS, b'{"name": "a\\u0000b", "daily_quota": 1}', 400, "invalid_parameter"),
+    "targets-name-nul": post("targets", TARGETS, b'{"name": "a\\u0000b", "daily_quota": 1}', 400,
+                             "invalid_parameter"),
     "targets-source-nul": post("targets", TARGETS, b'{"name": "t", "daily_quota": 1, "sources": ["ig\\u0000"]}',
                                400, "invalid_parameter"),
-    "targets-name-surrogate": post("targets", TARGETS, b'{"name": "a\\ud800", "daily_quota": 1}', 400, "malformed_json"),
+    "targets-name-surrogate": post("targets", TARGETS, b'{"name": "a\\ud800", "daily_quota": 1}', 400,
+                                   "malformed_json"),
     "targets-extra-nul-key": post("targets", TARGETS, b'{"name": "t", "daily_quota": 1, "x\\u0000": 1}',
                                   400, "invalid_parameter"),
     "target-name-nul": Bad("target", "PATCH", TARGET, b'{"name": "\\u0000"}', 400, "invalid_parameter"),
@@ -138,11 +144,15 @@ CASES = {
     "target-id-injection": Bad("target", "PATCH", "/api/targets/1 OR 1=1", js({"active": True}), 404, "not_found"),
     "raw-from-injection": get("raw", RAW, {"from": INJECTION}),
     # huge numbers
-    "targets-quota-huge": post("targets", TARGETS, js({"name": "t", "daily_quota": 10**18}), 400, "invalid_parameter"),
-    "targets-quota-infinite": post("targets", TARGETS, b'{"name": "t", "daily_quota": 1e400}', 400, "malformed_json"),
-    "target-id-huge": Bad("target", "PATCH", f"/api/targets/{10**30}", js({"active": True}), 404, "target_not_found"),
+    "targets-quota-huge": post("targets", TARGETS, js({"name": "t", "daily_quota": 10**18}), 400,
+                               "invalid_parameter"),
+    "targets-quota-infinite": post("targets", TARGETS, b'{"name": "t", "daily_quota": 1e400}', 400,
+                                   "malformed_json"),
+    "target-id-huge": Bad("target", "PATCH", f"/api/targets/{10**30}", js({"active": True}), 404,
+                          "target_not_found"),
     "release-days-huge": post("release", RELEASE, js({"older_than_days": 10**18}), 400, "invalid_parameter"),
-    "cleanup-batches-huge": post("cleanup", CLEANUP, b'{"max_batches": 1' + b"0" * 40 + b"}", 400, "invalid_parameter"),
+    "cleanup-batches-huge": post("cleanup", CLEANUP, b'{"max_batches": 1' + b"0" * 40 + b"}", 400,
+                                 "invalid_parameter"),
     "ingest-infinity": post("ingest", "/api/ingest", b'[{"id": "a", "username": "a", "n": 1e400}]', 400,
                             "malformed_json"),
     "ingest-nan": post("ingest", "/api/ingest", b'[{"id": "a", "username": "a", "bio": "\\ud800", "n": NaN}]', 400,
@@ -158,11 +168,14 @@ CASES = {
     "global-limit-huge": get("global", "/api/admin/profiles/global", {"limit": "1001"}),
     "stats-days-negative": get("stats", "/api/stats", {"days": "-7"}),
     # wrong Content-Type and Content-Encoding
-    "targets-text-plain": post("targets", TARGETS, js(OK_TARGET), 415, "unsupported_media_type", content_type="text/plain"),
+    "targets-text-plain": post("targets", TARGETS, js(OK_TARGET), 415, "unsupported_media_type",
+                               content_type="text/plain"),
     "target-form": Bad("target", "PATCH", TARGET, b"active=false", 415, "unsupported_media_type",
                        "application/x-www-form-urlencoded"),
-    "run-ndjson": post("run", RUN, js({"date": DAY}), 415, "unsupported_media_type", content_type="application/x-ndjson"),
-    "status-no-type": post("status", STATUS, js({"updates": [UPDATE]}), 415, "unsupported_media_type", content_type=None),
+    "run-ndjson": post("run", RUN, js({"date": DAY}), 415, "unsupported_media_type",
+                       content_type="application/x-ndjson"),
+    "status-no-type": post("status", STATUS, js({"updates": [UPDATE]}), 415, "unsupported_media_type",
+                           content_type=None),
     "cleanup-xml": post("cleanup", CLEANUP, b"<max_batches>1</max_batches>", 415, "unsupported_media_type",
                         content_type="application/xml"),
     "ingest-multipart": post("ingest", "/api/ingest", b"--x\r\n\r\n--x--", 415, "unsupported_media_type",
@@ -172,8 +185,9 @@ CASES = {
     "targets-gzip": post("targets", TARGETS, gzip.compress(js(OK_TARGET)), 415, "unsupported_media_type",
                          headers={"Content-Encoding": "gzip"}),
     # corrupt gzip on the streamed path (the JSON path is in test_ingest_errors.py)
-    "ingest-ndjson-corrupt-gzip": post("ingest", "/api/ingest", b"\x1f\x8b\x08\x00" + b"\xff" * 64, 400, "invalid_gzip",
-                                       content_type="application/x-ndjson", headers={"Content-Encoding": "gzip"}),
+    "ingest-ndjson-corrupt-gzip": post("ingest", "/api/ingest", b"\x1f\x8b\x08\x00" + b"\xff" * 64, 400,
+                                       "invalid_gzip", content_type="application/x-ndjson",
+                                       headers={"Content-Encoding": "gzip"}),
 }
 
 

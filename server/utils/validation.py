@@ -128,6 +128,8 @@ def normalise_timestamp(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise Rejected("scraped_at", "must be an ISO 8601 string")
+    if not value.isprintable():  # CPython's parser stops at a NUL and would read "…01\x00junk" as valid
+        raise Rejected("scraped_at", "contains control characters or invalid Unicode")
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
