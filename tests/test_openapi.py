@@ -44,11 +44,15 @@ def test_every_operation_has_an_id_a_summary_and_an_example_answer(client):
                     method, path)
 
 
-def test_routes_that_need_a_key_say_so_and_list_401_403_429(client):
+def test_routes_that_need_a_key_say_so_and_list_401_403_429(app, client):
     spec = client.get("/openapi.json").get_json()
-    ingest = spec["paths"]["/api/ingest"]["post"]
-    assert ingest["security"] == [{"apiKey": []}]
-    assert {"401", "403", "429"} <= set(ingest["responses"])
+    keyed = [(path, operation) for path, operations in spec["paths"].items() if path.startswith("/api/")
+             for operation in operations.values()]
+    assert len(keyed) == len({route for route in app_routes(app) if route[0].startswith("/api/")})
+    for path, operation in keyed:
+        assert operation["security"] == [{"apiKey": []}], path
+        assert {"401", "403", "429", "503"} <= set(operation["responses"]), path
+        assert operation["x-scope"] in {"ingest", "distribute", "admin"}, path
 
 
 def test_the_docs_page_shows_every_operation(client):
@@ -60,3 +64,14 @@ def test_the_docs_page_shows_every_operation(client):
         for operation in operations.values():
             assert f'id="{operation["operationId"]}"' in page
             assert path in page
+
+
+def test_the_docs_page_names_each_operations_scope_and_rate_limit_group(client):
+    page = client.get("/docs").get_data(as_text=True)
+    spec = client.get("/openapi.json").get_json()
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            if "security" in operation:
+                section = page[page.index(f'id="{operation["operationId"]}"'):][:800]
+                assert f"<code>{operation['x-scope']}</code>" in section, operation["operationId"]
+                assert f"<code>{operation['x-rate-limit-group']}</code>" in section, operation["operationId"]

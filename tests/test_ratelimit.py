@@ -10,6 +10,7 @@ from server.ratelimit import GROUP_SETTINGS, limit_group
 
 from .conftest import ALL_KEY, INGEST_KEY, Ingest, make_config, profiles
 from .servers import free_port, redis_url  # noqa: F401 (fixture)
+from .spec_check import SpecCheck
 
 
 @pytest.fixture
@@ -110,3 +111,40 @@ def test_with_redis_url_the_counters_live_in_redis(limited_app, redis_url):
 def test_when_redis_is_unreachable_requests_are_served_not_refused(limited_app):
     ingest = Ingest(limited_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client())
     assert [ingest.json(profiles(1, start=i)).status_code for i in range(3)] == [200, 200, 200]
+
+
+@pytest.mark.parametrize("group", sorted(GROUP_SETTINGS))
+def test_every_keyed_route_counts_against_the_group_its_description_names(limited_app, group):
+    """Only `group` limited to 1/minute: its routes refuse a second request, every other route does not."""
+    limits = {setting: "1/minute" if name == group else "" for name, setting in GROUP_SETTINGS.items()}
+    client = limited_app(PROXY_FIX_X_FOR=1, **limits).test_client()
+    spec = client.get("/openapi.json").get_json()
+    keyed = sorted((path, method, operation["x-rate-limit-group"])
+                   for path, operations in spec["paths"].items()
+                   for method, operation in operations.items() if "security" in operation)
+    assert {route_group for _, _, route_group in keyed} == set(GROUP_SETTINGS)
+    for number, (path, method, route_group) in enumerate(keyed, start=1):
+        address = f"198.51.{sorted(GROUP_SETTINGS).index(group)}.{number}"  # a budget per route
+        url = path.format(target_id=1, day="2026-03-02")
+        statuses = [client.open(url, method=method.upper(), headers={"X-Forwarded-For": address}).status_code
+                    for _ in range(2)]
+        assert statuses == ([401, 429] if route_group == group else [401, 401]), (method, path, route_group)
+
+
+def test_run_and_read_groups_answer_json_429_with_retry_after(limited_app):
+    api = SpecCheck(limited_app(RATELIMIT_RUN="1/minute", RATELIMIT_READ="2/minute").test_client(), ALL_KEY)
+    assert api.call("post", "/api/distribution/run").status_code == 200
+    refused_run = api.call("post", "/api/distribution/run", json={"top_up": True})
+    assert api.call("get", "/api/targets").status_code == 200
+    assert api.call("get", "/api/stats").status_code == 200
+    refused_read = api.call("get", "/api/distribution/{day}", path_params={"day": "2026-03-02"})
+    for refused, limit in ((refused_run, "1 per 1 minute"), (refused_read, "2 per 1 minute")):
+        assert refused.status_code == 429
+        assert refused.get_json()["error"] == {
+            "code": "rate_limited", "details": {"limit": limit},
+            "message": f"rate limit of {limit} exceeded; retry after Retry-After seconds"}
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # The other groups keep their own budgets.
+    assert api.call("post", "/api/distribution/status", json={"updates": [
+        {"profile_id": "nobody", "status": "sent"}]}).status_code == 200

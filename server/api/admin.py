@@ -6,8 +6,10 @@ from flask import Blueprint, jsonify, request
 
 from .. import tasks
 from ..auth import require_scope
+from ..ratelimit import limit_group
 from ..storage import get_store
-from .params import day_bounds, invalid, json_object, next_cursor, page_limit, parse_date, read_cursor
+from .params import (day_bounds, invalid, json_object, next_cursor, only_fields, page_limit, parse_date,
+                     read_cursor)
 
 bp = Blueprint("admin", __name__)
 
@@ -39,6 +41,7 @@ def _listing(kind: str, fields: tuple[str, ...], fetch, position):
 
 
 @bp.get("/api/admin/profiles/raw")
+@limit_group("admin")
 @require_scope("admin")
 def raw_profiles():
     """Raw rows received between ?from= and ?to=, oldest first, by keyset cursor."""
@@ -47,6 +50,7 @@ def raw_profiles():
 
 
 @bp.get("/api/admin/profiles/global")
+@limit_group("admin")
 @require_scope("admin")
 def global_profiles():
     """Pool profiles first seen between ?from= and ?to=, oldest first, by keyset cursor."""
@@ -55,10 +59,11 @@ def global_profiles():
 
 
 @bp.post("/api/admin/cleanup")
+@limit_group("admin")
 @require_scope("admin")
 def cleanup():
     """Retention clean-up in batches; {"max_batches": n} bounds one call (`done` says if more is left)."""
-    body = json_object(optional=True)
+    body = only_fields(json_object(optional=True), ("max_batches",), "a clean-up option")
     max_batches = body.get("max_batches", 100)
     if (isinstance(max_batches, bool) or not isinstance(max_batches, int)
             or not 1 <= max_batches <= MAX_BATCHES):

@@ -9,9 +9,11 @@ from flask import Blueprint, current_app, jsonify, request
 from .. import list_cache, tasks
 from ..auth import require_scope
 from ..errors import NotFound, Unprocessable
+from ..ratelimit import limit_group
 from ..storage import get_store
 from ..utils.validation import Rejected, normalise_id
-from .params import invalid, json_object, next_cursor, page_limit, parse_date, query_int, read_cursor
+from .params import (invalid, json_object, next_cursor, only_fields, page_limit, parse_date, query_int,
+                     read_cursor)
 
 bp = Blueprint("distribution", __name__)
 
@@ -23,13 +25,11 @@ MAX_TARGET_ID = 2**63 - 1
 
 
 @bp.post("/api/distribution/run")
+@limit_group("run")
 @require_scope("distribute")
 def run():
     """Run the day's distribution: {"date"?: "YYYY-MM-DD", "top_up"?: bool}; the same run again."""
-    body = json_object(optional=True)
-    unknown = sorted(set(body) - {"date", "top_up"})
-    if unknown:
-        raise invalid(unknown[0], "is not a run option (use date, top_up)")
+    body = only_fields(json_object(optional=True), ("date", "top_up"), "a run option")
     day = parse_date(body["date"], "date") if body.get("date") is not None else None
     top_up = body.get("top_up", False)
     if not isinstance(top_up, bool):
@@ -38,6 +38,7 @@ def run():
 
 
 @bp.get("/api/distribution/<day>")
+@limit_group("read")
 @require_scope("distribute")
 def daily_list(day: str):
     """One page of a date's list, every target's or one (?target=), by keyset cursor."""
@@ -86,18 +87,20 @@ def _status_updates(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @bp.post("/api/distribution/status")
+@limit_group("ingest")
 @require_scope("distribute")
 def update_statuses():
     """Set statuses in bulk, one statement: {"updates": [{"profile_id", "status"}, ...]}."""
-    pairs = _status_updates(json_object())
+    pairs = _status_updates(only_fields(json_object(), ("updates",), "a status request field"))
     return jsonify({"received": len(pairs), **tasks.update_statuses(pairs)})
 
 
 @bp.post("/api/distribution/release")
+@limit_group("run")
 @require_scope("distribute")
 def release():
     """Give assignments unsent after RELEASE_AFTER_DAYS (or {"older_than_days"}) back to the pool."""
-    body = json_object(optional=True)
+    body = only_fields(json_object(optional=True), ("older_than_days",), "a release option")
     days = body.get("older_than_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365):
         raise invalid("older_than_days", "must be an integer from 1 to 365")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..utils.cursor import decode_cursor, encode_cursor, signing_key
 
 DEFAULT_PAGE = 100
-MIN_DATE, MAX_DATE = date(1970, 1, 1), date(9998, 12, 31)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_BODY_BYTES = 16 << 20  # ample for 50,000 status updates; these bodies are parsed in memory
 
 
@@ -38,22 +39,29 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
     return body
 
 
+def only_fields(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    """`body` itself when it holds no key but `allowed`; else a 400 naming the first unknown key,
+    so a misspelt option is refused instead of silently falling back to its default."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise invalid(unknown[0], f"is not {what} (use {', '.join(allowed)})")
+    return body
+
+
 def invalid(field: str, message: str) -> BadRequest:
     """A 400 naming the parameter or field at fault."""
     return BadRequest(f"{field} {message}", code="invalid_parameter", details={"field": field})
 
 
 def parse_date(value: Any, field: str) -> date:
-    """A YYYY-MM-DD date from 1970 to 9998 (the day after it and days before it must still be dates)."""
-    if isinstance(value, str) and len(value) == 10:
+    """A YYYY-MM-DD date."""
+    # Only that spelling: date.fromisoformat also takes week dates (2026-W01-1) and non-ASCII digits.
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
-            day = date.fromisoformat(value)
+            return date.fromisoformat(value)
         except ValueError:
             pass
-        else:
-            if MIN_DATE <= day <= MAX_DATE:
-                return day
-    raise invalid(field, f"must be a date as YYYY-MM-DD from {MIN_DATE} to {MAX_DATE}")
+    raise invalid(field, "must be a date as YYYY-MM-DD")
 
 
 def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -91,7 +99,11 @@ def page_limit() -> int:
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     """[start of `first`, start of the day after `last`) in TIMEZONE, as aware datetimes."""
     zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return (datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone))
+    if last == date.max:  # the day after it does not exist in Python; end at its last microsecond
+        end = datetime.combine(last, time.max, zone)
+    else:
+        end = datetime.combine(last + timedelta(days=1), time(), zone)
+    return datetime.combine(first, time(), zone), end
 
 
 def _cursor_key() -> bytes:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, current_app, jsonify, request
 
 from .. import tasks
 from ..auth import require_scope
+from ..ratelimit import limit_group
 from ..storage import get_store
 from .params import parse_date, query_int
 
@@ -24,12 +27,14 @@ def _pick(data: dict, fields: tuple[str, ...]) -> dict:
 
 
 @bp.get("/api/stats")
+@limit_group("read")
 @require_scope("distribute")
 def stats():
     """?date=YYYY-MM-DD (default today) and ?days=N of ingest history up to it (default 7)."""
     raw_date = request.args.get("date")
     day = parse_date(raw_date, "date") if raw_date is not None else tasks.today()
-    days = query_int("days", 7, 1, MAX_DAYS)
+    # The history cannot reach before year 1: PostgreSQL would answer BC dates no client can parse.
+    days = min(query_int("days", 7, 1, MAX_DAYS), (day - date.min).days + 1)
     result = get_store().distribution_stats(day, days, current_app.config["TIMEZONE"])
     distribution = _pick(result["distribution"], DISTRIBUTION_FIELDS)
     distribution["targets"] = [_pick(t, TARGET_FIELDS) for t in distribution["targets"]]

@@ -8,8 +8,9 @@ from flask import Blueprint, jsonify
 
 from ..auth import require_scope
 from ..errors import NotFound
+from ..ratelimit import limit_group
 from ..storage import get_store
-from .params import invalid, json_object, query_bool
+from .params import invalid, json_object, only_fields, query_bool
 
 bp = Blueprint("targets", __name__)
 
@@ -36,9 +37,10 @@ def _sources(value: Any) -> list[str] | None:
     if value is None:
         return None
     if (not isinstance(value, list) or not 1 <= len(value) <= MAX_SOURCES
-            or not all(isinstance(s, str) and 0 < len(s.strip()) <= MAX_SOURCE_LENGTH and s.isprintable()
-                       for s in value)):
-        raise invalid("sources", f"must be null (any source) or a list of 1 to {MAX_SOURCES} source names")
+            or not all(isinstance(s, str) and 0 < len(s.strip()) <= MAX_SOURCE_LENGTH
+                       and s.strip().isprintable() for s in value)):  # PostgreSQL text refuses NUL
+        raise invalid("sources", f"must be null (any source) or a list of 1 to {MAX_SOURCES} printable "
+                                 "source names")
     return sorted({s.strip() for s in value})  # one spelling per filter: the claim groups by it
 
 
@@ -53,9 +55,7 @@ _FIELDS = {"name": _name, "daily_quota": _quota, "sources": _sources, "active": 
 
 def target_fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     """Validate a target's fields; name and daily_quota are required unless `partial`."""
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise invalid(unknown[0], f"is not a target field (use {', '.join(_FIELDS)})")
+    only_fields(data, tuple(_FIELDS), "a target field")
     if not partial:
         for required in ("name", "daily_quota"):
             if required not in data:
@@ -70,6 +70,7 @@ def _found(target: dict[str, Any] | None, target_id: int) -> dict[str, Any]:
 
 
 @bp.post("/api/targets")
+@limit_group("admin")
 @require_scope("distribute")
 def create_target():
     """Create a target: {"name", "daily_quota", "sources"?, "active"?} -> 201."""
@@ -80,6 +81,7 @@ def create_target():
 
 
 @bp.get("/api/targets")
+@limit_group("read")
 @require_scope("distribute")
 def list_targets():
     """Every target (?active=true|false to filter)."""
@@ -87,6 +89,7 @@ def list_targets():
 
 
 @bp.get("/api/targets/<int:target_id>")
+@limit_group("read")
 @require_scope("distribute")
 def get_target(target_id: int):
     """One target."""
@@ -94,6 +97,7 @@ def get_target(target_id: int):
 
 
 @bp.patch("/api/targets/<int:target_id>")
+@limit_group("admin")
 @require_scope("distribute")
 def update_target(target_id: int):
     """Change a target's name, daily_quota, sources or active flag."""
@@ -104,6 +108,7 @@ def update_target(target_id: int):
 
 
 @bp.delete("/api/targets/<int:target_id>")
+@limit_group("admin")
 @require_scope("distribute")
 def deactivate_target(target_id: int):
     """Deactivate a target: no new assignments; its past ones stay."""
