@@ -109,7 +109,7 @@ CASES = {
     "ingest-idempotency-key-1mb": post("ingest", "/api/ingest", js([{"id": "a", "username": "a"}]), 400,
                                        "invalid_idempotency_key", headers={"Idempotency-Key": MB}),
     "list-target-1mb": get("list", LIST, {"target": "9" * (1 << 20)}),
-    "list-date-1mb": Bad("list", "GET", f"/api/distribution/{MB}", None, 400, "invalid_parameter", None),
+    "list-date-1mb": Bad("list", "GET", f"/api/distribution/{MB}", None, 404, "not_found", None),
     "stats-date-1mb": get("stats", "/api/stats", {"date": MB}),
     # deeply nested JSON
     "targets-deep": post("targets", TARGETS, b'{"name": ' + DEEP + b"}", 400, "malformed_json"),
@@ -139,8 +139,11 @@ CASES = {
     "stats-days-nul": get("stats", "/api/stats", {"days": "\x00"}),
     # SQL injection where it can only be a bad value (stored verbatim elsewhere: test_bad_records.py)
     "list-target-injection": get("list", LIST, {"target": "1 OR 1=1"}),
-    "list-date-injection": Bad("list", "GET", "/api/distribution/2026-03-02' OR '1'='1", None, 400,
-                               "invalid_parameter", None),
+    "list-date-injection": Bad("list", "GET", "/api/distribution/2026-03-02' OR '1'='1", None, 404,
+                               "not_found", None),
+    "list-date-impossible": Bad("list", "GET", "/api/distribution/2026-02-30", None, 400, "invalid_parameter",
+                                None),
+    "list-is-not-run": Bad("list", "GET", "/api/distribution/run", None, 405, "method_not_allowed", None),
     "target-id-injection": Bad("target", "PATCH", "/api/targets/1 OR 1=1", js({"active": True}), 404, "not_found"),
     "raw-from-injection": get("raw", RAW, {"from": INJECTION}),
     # huge numbers
@@ -157,9 +160,10 @@ CASES = {
                             "malformed_json"),
     "ingest-nan": post("ingest", "/api/ingest", b'[{"id": "a", "username": "a", "bio": "\\ud800", "n": NaN}]', 400,
                        "malformed_json"),
-    "stats-date-out-of-range": get("stats", "/api/stats", {"date": "9999-12-31"}),
-    "raw-to-out-of-range": get("raw", RAW, {"to": "9999-12-31"}),
-    "run-date-before-1970": post("run", RUN, js({"date": "0001-01-01"}), 400, "invalid_parameter"),
+    # dates spelt any other way than YYYY-MM-DD
+    "stats-date-week": get("stats", "/api/stats", {"date": "2026-W10-1"}),
+    "raw-to-arabic-digits": get("raw", RAW, {"to": "٢٠٢٦-٠١-٠١"}),
+    "run-date-ordinal": post("run", RUN, js({"date": "2026-061"}), 400, "invalid_parameter"),
     # negative or huge page sizes
     "list-limit-negative": get("list", LIST, {"limit": "-1"}),
     "list-limit-huge": get("list", LIST, {"limit": str(10**30)}),

@@ -37,7 +37,7 @@ def run():
     return jsonify(tasks.run_distribution(day, top_up))
 
 
-@bp.get("/api/distribution/<day>")
+@bp.get("/api/distribution/<date:day>")
 @limit_group("read")
 @require_scope("distribute")
 def daily_list(day: str):

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from flask import current_app, request
+from werkzeug.routing import BaseConverter
 
 from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..utils.cursor import decode_cursor, encode_cursor, signing_key
@@ -37,6 +38,13 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_body")
     return body
+
+
+class DateSegment(BaseConverter):
+    """A path segment spelt YYYY-MM-DD (checked further by parse_date), so that a sibling route
+    such as /api/distribution/run is never also read as a date."""
+
+    regex = _DATE.pattern
 
 
 def only_fields(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:

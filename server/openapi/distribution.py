@@ -46,7 +46,8 @@ SCHEMAS: dict[str, Any] = {
                       "properties": {
         "updates": {"type": "array", "minItems": 1, "maxItems": 50_000, "items": {
             "type": "object", "required": ["profile_id", "status"], "properties": {
-                "profile_id": {"type": ["string", "integer"], "description": "1 to 128 printable characters"},
+                "profile_id": {"type": ["string", "integer"], "minLength": 1, "pattern": "\\S",
+                               "description": "1 to 128 printable characters"},
                 "status": {"enum": STATUSES}}}}}},
     "StatusResult": closed({**integers("received", "updated"), "unknown": {
         "type": "array", "items": {"type": "string"}, "description": "ids without a live assignment"}}),

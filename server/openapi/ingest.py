@@ -28,9 +28,13 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "IngestRequest": {
-        "type": "object", "required": ["profiles"],
-        "properties": {"profiles": {"type": "array", "items": ref("Profile")},
-                       "source": {"type": "string", "description": "default source for every profile"}},
+        "oneOf": [
+            {"type": "object", "required": ["profiles"],
+             "properties": {"profiles": {"type": "array", "minItems": 1, "items": ref("Profile")},
+                            "source": {"type": "string", "description": "default source for every profile"}}},
+            {"type": "array", "minItems": 1, "items": ref("Profile"),
+             "description": "the profiles alone, no default source"},
+        ],
     },
     "IngestResponse": {
         "type": "object",
@@ -62,7 +66,7 @@ INGEST = {"post": operation(
                  "`global_usernames` once. One transaction per request. Bodies may be gzip-encoded "
                  "(`Content-Encoding: gzip`); NDJSON streams in constant memory."),
     parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
-                 "schema": {"type": "string", "maxLength": 255},
+                 "schema": {"type": "string", "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
                  "description": "a retry with the same key and body returns the first reply"}],
     body={"required": True, "content": {
         JSON: {"schema": ref("IngestRequest"), "example": {
