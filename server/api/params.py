@@ -41,10 +41,10 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
 
 
 class DateSegment(BaseConverter):
-    """A path segment spelt YYYY-MM-DD (checked further by parse_date), so that a sibling route
-    such as /api/distribution/run is never also read as a date."""
+    """A path segment that starts with a digit, as a date does (parse_date checks the rest), so that
+    a sibling route such as /api/distribution/run is never also read as a date."""
 
-    regex = _DATE.pattern
+    regex = r"[0-9][^/]*"
 
 
 def only_fields(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
