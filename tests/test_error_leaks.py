@@ -8,7 +8,7 @@ import pytest
 from server import create_app
 
 from .conftest import ALL_KEY, fresh_database, make_config
-from .routes import BODIES, app_routes, call
+from .routes import app_routes, call
 
 NO_SCHEMA_DB = "leaks_no_schema"
 # What a leaked driver error, query or traceback would contain.
@@ -35,8 +35,9 @@ def no_schema_url(database_url) -> str:
     return fresh_database(NO_SCHEMA_DB, schema=False)
 
 
-def test_every_route_on_a_database_without_the_schema_answers_without_sql_or_paths(no_schema_url, server_log):
-    app = create_app(make_config(no_schema_url))
+def test_every_route_on_a_database_without_the_schema_answers_without_sql_or_paths(no_schema_url, server_log,
+                                                                                    tmp_path):
+    app = create_app(make_config(no_schema_url, CACHE_DIR=str(tmp_path)))  # no page cached by another test
     client = app.test_client()
     statuses = {}
     try:
@@ -50,5 +51,5 @@ def test_every_route_on_a_database_without_the_schema_answers_without_sql_or_pat
     finally:
         app.extensions["store"].close()
     failing = {route for route, status in statuses.items() if status == 500}
-    assert set(BODIES) <= failing  # every write reached the database and failed there
+    assert {route for route in statuses if route[0].startswith("/api/")} == failing  # all reached the database
     assert "does not exist" in server_log.getvalue()  # the cause is logged for the operator

@@ -69,9 +69,9 @@ def test_every_route_refuses_missing_unknown_and_wrong_keys_and_serves_the_right
 
 
 @pytest.fixture
-def debug_app(database_url, db):
+def debug_app(database_url, db, tmp_path):
     """An app that logs everything it can: debug level, every statement as a slow one."""
-    app = create_app(make_config(database_url, LOG_LEVEL="debug", SLOW_QUERY_MS=1))
+    app = create_app(make_config(database_url, LOG_LEVEL="debug", SLOW_QUERY_MS=1, CACHE_DIR=str(tmp_path)))
     yield app
     app.extensions["store"].close()
 
