@@ -97,9 +97,10 @@ def test_metrics_count_requests_and_ingest_outcomes(client):
              for outcome in ("received", "inserted_raw", "added_to_global", "duplicates_in_request", "rejected")}
     assert delta == {"received": 5, "inserted_raw": 4, "added_to_global": 3, "duplicates_in_request": 1,
                      "rejected": 1}
-    for route, status in (("/api/ingest", "200"), ("unmatched", "404")):
-        assert (_sample(after.text, "http_requests_total", route=route, status=status)
-                - _sample(before, "http_requests_total", route=route, status=status)) == 1
+    # The method too: other tests of this process leave unmatched 404s of other methods behind.
+    for route, method, status in (("/api/ingest", "POST", "200"), ("unmatched", "GET", "404")):
+        assert (_sample(after.text, "http_requests_total", route=route, method=method, status=status)
+                - _sample(before, "http_requests_total", route=route, method=method, status=status)) == 1
     assert _sample(after.text, "http_request_duration_seconds_count", route="/api/ingest") >= 1
     assert _sample(after.text, "db_pool_connections", state="max") == 8
 
