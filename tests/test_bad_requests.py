@@ -109,7 +109,7 @@ CASES = {
     "ingest-idempotency-key-1mb": post("ingest", "/api/ingest", js([{"id": "a", "username": "a"}]), 400,
                                        "invalid_idempotency_key", headers={"Idempotency-Key": MB}),
     "list-target-1mb": get("list", LIST, {"target": "9" * (1 << 20)}),
-    "list-date-1mb": Bad("list", "GET", f"/api/distribution/2{MB}", None, 400, "invalid_parameter", None),
+    "list-date-1mb": Bad("list", "GET", f"/api/distribution/{MB}", None, 404, "not_found", None),
     "stats-date-1mb": get("stats", "/api/stats", {"date": MB}),
     # deeply nested JSON
     "targets-deep": post("targets", TARGETS, b'{"name": ' + DEEP + b"}", 400, "malformed_json"),
@@ -139,8 +139,8 @@ CASES = {
     "stats-days-nul": get("stats", "/api/stats", {"days": "\x00"}),
     # SQL injection where it can only be a bad value (stored verbatim elsewhere: test_bad_records.py)
     "list-target-injection": get("list", LIST, {"target": "1 OR 1=1"}),
-    "list-date-injection": Bad("list", "GET", "/api/distribution/2026-03-02' OR '1'='1", None, 400,
-                               "invalid_parameter", None),
+    "list-date-injection": Bad("list", "GET", "/api/distribution/2026-03-02' OR '1'='1", None, 404,
+                               "not_found", None),
     "list-date-impossible": Bad("list", "GET", "/api/distribution/2026-02-30", None, 400, "invalid_parameter",
                                 None),
     "list-is-not-run": Bad("list", "GET", "/api/distribution/run", None, 405, "method_not_allowed", None),

@@ -119,8 +119,9 @@ def test_limits_cursors_and_targets_are_checked(api, db):
     assert api.get("/api/distribution/2026-03-03", cursor=cursor).status_code == 400  # another date
     assert api.get(f"/api/distribution/{DAY}", cursor=cursor).status_code == 200
     assert api.get(f"/api/distribution/{DAY}", target=999999).status_code == 404
-    assert api.get("/api/distribution/2026-3-2").status_code == 400
-    assert api.get("/api/distribution/tomorrow").status_code == 404  # only digits start a date segment
+    assert api.get("/api/distribution/2026-13-01").status_code == 400
+    assert api.get("/api/distribution/tomorrow").status_code == 404  # not a date-shaped path
+    assert api.get("/api/distribution/run").status_code == 405
 
 
 def test_status_updates_in_bulk_report_unknown_ids_and_show_in_the_list(api, db):

@@ -105,6 +105,15 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_requests_keep_succeeding(s
     assert victim not in _gauge_pids(server)  # child_exit dropped the dead worker's live gauges
 
 
+def test_a_request_line_over_gunicorns_limit_is_the_414_the_description_names(server):
+    with fresh_client() as client:
+        described = client.get(f"{server.url}/openapi.json").json()["paths"]["/api/distribution/{day}"]["get"]
+        response = client.get(f"{server.url}/api/distribution/2026-03-02", params={"cursor": "x" * 5000},
+                              headers={"Authorization": f"Bearer {ALL_KEY}"})
+    assert response.status_code == 414
+    assert response.headers["Content-Type"].split(";")[0] in described["responses"]["414"]["content"]
+
+
 def _gauge_pids(server) -> list[int]:
     return sorted(int(m) for m in re.findall(r"gauge_livesum_(\d+)\.db", " ".join(os.listdir(server.metrics_dir))))
 

@@ -116,9 +116,14 @@ def test_every_operation_answers_as_described(api):
     ("get", "/api/admin/profiles/global", {"query_string": {"from": "9999-12-31"}}, 200),
     ("get", "/api/stats", {"query_string": {"date": "0001-01-01", "days": 366}}, 200),
     ("post", "/api/admin/cleanup", {"json": {"max_batches": True}}, 400),
+    ("post", "/api/admin/cleanup", {"json": {"max_batches": 2.5}}, 400),
+    ("post", "/api/distribution/release", {"json": {"older_than_days": 30.0}}, 200),
+    ("get", "/api/distribution/{day}", {"path_params": {"day": "2026-13-01"}}, 400),
+    ("get", "/api/distribution/{day}", {"path_params": {"day": "tomorrow"}}, 404),
 ], ids=["target-404", "target-past-int64", "nul-source", "form-body", "bad-json", "bad-active", "week-date",
         "unknown-run-option", "bad-cursor", "list-unknown-target", "bad-status", "bad-release-days",
-        "bad-days", "backwards-range", "last-representable-day", "first-representable-day", "bool-batches"])
+        "bad-days", "backwards-range", "last-representable-day", "first-representable-day", "bool-batches",
+        "fractional-batches", "whole-float-days", "month-13", "not-a-date-path"])
 def test_errors_and_edge_dates_answer_as_described(api, method, path, request_args, status):
     assert api.call(method, path, **request_args).status_code == status
 

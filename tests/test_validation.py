@@ -37,6 +37,8 @@ def check(profile, source=None):
     ({"id": "1", "username": "a", "source": "s" * 65}, "source", "is longer than 64 characters"),
     ({"id": "1", "username": "a", "scraped_at": "yesterday"}, "scraped_at", "is not an ISO 8601 timestamp"),
     ({"id": "1", "username": "a", "scraped_at": 1700000000}, "scraped_at", "must be an ISO 8601 string"),
+    ({"id": "1", "username": "a", "scraped_at": "0001-01-01T00:00:00+05:00"}, "scraped_at",
+     "is out of range"),
     ({"id": "1", "username": "a", "bio": "b" * 70000}, None, "profile is larger than 65536 bytes"),
     ("a string", None, "profile must be a JSON object"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
@@ -53,8 +55,10 @@ def test_rejections(profile, field, reason):
     ({"id": "1", "username": "a", "source": "tiktok"}, ("1", "a", None, "tiktok", None)),
     ({"id": "1", "username": "a", "scraped_at": "2026-01-02T03:04:05Z"},
      ("1", "a", None, None, "2026-01-02T03:04:05+00:00")),
+    ({"id": "1", "username": "a", "scraped_at": "2026-01-02T20:16:05+17:12"},  # PostgreSQL's limit is 15:59
+     ("1", "a", None, None, "2026-01-02T03:04:05+00:00")),
     ({"id": 10**30, "username": "a"}, ("1" + "0" * 30, "a", None, None, None)),
-], ids=["int-id", "trim", "unicode", "source", "timestamp", "big-int"])
+], ids=["int-id", "trim", "unicode", "source", "timestamp", "offset-past-15h", "big-int"])
 def test_normalisation(profile, expected):
     assert check(profile)[:5] == expected
 

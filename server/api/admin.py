@@ -8,8 +8,8 @@ from .. import tasks
 from ..auth import require_scope
 from ..ratelimit import limit_group
 from ..storage import get_store
-from .params import (day_bounds, invalid, json_object, next_cursor, only_fields, page_limit, parse_date,
-                     read_cursor)
+from .params import (body_int, day_bounds, invalid, json_object, next_cursor, only_fields, page_limit,
+                     parse_date, read_cursor)
 
 bp = Blueprint("admin", __name__)
 
@@ -66,8 +66,5 @@ def global_profiles():
 def cleanup():
     """Retention clean-up in batches; {"max_batches": n} bounds one call (`done` says if more is left)."""
     body = only_fields(json_object(optional=True), ("max_batches",), "a clean-up option")
-    max_batches = body.get("max_batches", 100)
-    if (isinstance(max_batches, bool) or not isinstance(max_batches, int)
-            or not 1 <= max_batches <= MAX_BATCHES):
-        raise invalid("max_batches", f"must be an integer from 1 to {MAX_BATCHES}")
+    max_batches = body_int(body.get("max_batches", 100), "max_batches", 1, MAX_BATCHES)
     return jsonify(tasks.retention_cleanup(max_batches))

@@ -12,8 +12,8 @@ from ..errors import NotFound, Unprocessable
 from ..ratelimit import limit_group
 from ..storage import get_store
 from ..utils.validation import Rejected, normalise_id
-from .params import (invalid, json_object, next_cursor, only_fields, page_limit, parse_date, query_int,
-                     read_cursor)
+from .params import (body_int, invalid, json_object, next_cursor, only_fields, page_limit, parse_date,
+                     query_int, read_cursor)
 
 bp = Blueprint("distribution", __name__)
 
@@ -37,7 +37,9 @@ def run():
     return jsonify(tasks.run_distribution(day, top_up))
 
 
-@bp.get("/api/distribution/<date:day>")
+# Ten characters only, so /api/distribution/run, /status and /release are not dates that GET answers 400
+# for, but routes without GET (405).
+@bp.get("/api/distribution/<string(length=10):day>")
 @limit_group("read")
 @require_scope("distribute")
 def daily_list(day: str):
@@ -102,6 +104,4 @@ def release():
     """Give assignments unsent after RELEASE_AFTER_DAYS (or {"older_than_days"}) back to the pool."""
     body = only_fields(json_object(optional=True), ("older_than_days",), "a release option")
     days = body.get("older_than_days")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365):
-        raise invalid("older_than_days", "must be an integer from 1 to 365")
-    return jsonify(tasks.release_unsent(days))
+    return jsonify(tasks.release_unsent(None if days is None else body_int(days, "older_than_days", 1, 365)))

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from flask import current_app, request
-from werkzeug.routing import BaseConverter
 
 from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..utils.cursor import decode_cursor, encode_cursor, signing_key
@@ -40,13 +39,6 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
     return body
 
 
-class DateSegment(BaseConverter):
-    """A path segment that starts with a digit, as a date does (parse_date checks the rest), so that
-    a sibling route such as /api/distribution/run is never also read as a date."""
-
-    regex = r"[0-9][^/]*"
-
-
 def only_fields(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     """`body` itself when it holds no key but `allowed`; else a 400 naming the first unknown key,
     so a misspelt option is refused instead of silently falling back to its default."""
@@ -59,6 +51,15 @@ def only_fields(body: dict[str, Any], allowed: tuple[str, ...], what: str) -> di
 def invalid(field: str, message: str) -> BadRequest:
     """A 400 naming the parameter or field at fault."""
     return BadRequest(f"{field} {message}", code="invalid_parameter", details={"field": field})
+
+
+def body_int(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number within [low, high] from a JSON body: 3 or 3.0 (JSON has one number type), not true."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(field, f"must be an integer from {low} to {high}")
+    return value
 
 
 def parse_date(value: Any, field: str) -> date:

@@ -10,7 +10,7 @@ from ..auth import require_scope
 from ..errors import NotFound
 from ..ratelimit import limit_group
 from ..storage import get_store
-from .params import invalid, json_object, only_fields, query_bool
+from .params import body_int, invalid, json_object, only_fields, query_bool
 
 bp = Blueprint("targets", __name__)
 
@@ -28,9 +28,7 @@ def _name(value: Any) -> str:
 
 
 def _quota(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAILY_QUOTA:
-        raise invalid("daily_quota", f"must be an integer from 0 to {MAX_DAILY_QUOTA}")
-    return value
+    return body_int(value, "daily_quota", 0, MAX_DAILY_QUOTA)
 
 
 def _sources(value: Any) -> list[str] | None:

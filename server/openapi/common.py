@@ -90,7 +90,12 @@ DATE = {"type": "string", "format": "date"}
 CURSOR = {"type": ["string", "null"],
           "description": "pass back as ?cursor= for the next page; null on the last"}
 PAGING = [query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "items a page"),
-          query("cursor", {"type": "string", "maxLength": 1024}, "next_cursor of the previous page")]
+          query("cursor", {"type": "string", "maxLength": 1024,
+                           "pattern": "^[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$"},  # base64url, as we make them
+                "next_cursor of the previous page")]
+# Gunicorn answers this itself, before the app, so it is HTML and not the app's error shape.
+URI_TOO_LONG = {"description": "The request line is over Gunicorn's limit_request_line (4094 bytes)",
+                "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def path_id(name: str, description: str) -> dict[str, Any]:
@@ -105,11 +110,13 @@ def operation(operation_id: str, tag: str, summary: str, *, scope: str, group: s
               body: dict[str, Any] | None = None) -> dict[str, Any]:
     """An operation that needs an API key with `scope` and counts against rate-limit `group`.
 
-    401, 403, 429 and 503 are added to `responses`; `x-rate-limit-group` names the group, and a
-    test holds every route to it.
+    401, 403, 429 and 503 are added to `responses`, and 414 when it takes query parameters;
+    `x-rate-limit-group` names the group, and a test holds every route to it.
     """
     answers = {**responses, "401": UNAUTHORIZED, "403": forbidden(scope), "429": rate_limited(group),
                "503": STORAGE_DOWN}
+    if any(parameter["in"] == "query" for parameter in parameters or ()):
+        answers["414"] = URI_TOO_LONG
     result: dict[str, Any] = {"operationId": operation_id, "tags": [tag], "summary": summary}
     if description:
         result["description"] = description

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import (CURSOR, DATE, INT64_MAX, JSON_BODY_ERRORS, PAGING, TARGET_NOT_FOUND, closed, date_time,
+from .common import (CURSOR, DATE, INT64_MAX, JSON_BODY_ERRORS, PAGING, closed, date_time,
                      error, integers, json_body, operation, query, ref, success)
 
 STATUSES = ["assigned", "sent", "replied", "failed", "invalid"]
@@ -46,8 +46,9 @@ SCHEMAS: dict[str, Any] = {
                       "properties": {
         "updates": {"type": "array", "minItems": 1, "maxItems": 50_000, "items": {
             "type": "object", "required": ["profile_id", "status"], "properties": {
-                "profile_id": {"type": ["string", "integer"], "minLength": 1, "pattern": "\\S",
-                               "description": "1 to 128 printable characters"},
+                "profile_id": {"description": "1 to 128 printable characters",
+                               "anyOf": [{"type": "string", "minLength": 1, "maxLength": 128},
+                                         {"type": "integer"}]},
                 "status": {"enum": STATUSES}}}}}},
     "StatusResult": closed({**integers("received", "updated"), "unknown": {
         "type": "array", "items": {"type": "string"}, "description": "ids without a live assignment"}}),
@@ -72,14 +73,17 @@ DISTRIBUTION = {
         group="read",
         description="Every target's assignments of the date, or one target's; keyset-paged and cached.",
         parameters=[
-            {"name": "day", "in": "path", "required": True, "schema": DATE, "description": "YYYY-MM-DD"},
+            {"name": "day", "in": "path", "required": True, "description": "YYYY-MM-DD",
+             "schema": {**DATE, "minLength": 10, "maxLength": 10}},
             query("target", {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
                   "only this target's list"),
             *PAGING,
         ],
         responses={"200": success("A page of the list", "AssignmentPage", {
                        "date": "2026-03-02", "target": 1, "items": [ITEM_EXAMPLE], "next_cursor": None}),
-                   "400": INVALID_QUERY, "404": TARGET_NOT_FOUND})},
+                   "400": INVALID_QUERY,
+                   "404": error("No such target, or a path that is not a date", "target_not_found",
+                                "no target with id 42")})},
     "/api/distribution/status": {"post": operation(
         "updateStatuses", "distribution", "Report statuses in bulk", scope="distribute", group="ingest",
         description=("Up to 50,000 updates in one statement; the last update of a profile wins. Any invalid "

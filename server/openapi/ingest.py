@@ -7,6 +7,7 @@ from typing import Any
 from .common import JSON, error, operation, ref, success
 
 NDJSON = "application/x-ndjson"
+PROFILES = {"type": "array", "minItems": 1, "items": ref("Profile")}
 
 INGEST_EXAMPLE = {
     "success": True, "ingest_id": "6f1c3c5e-8d0e-4d59-9a55-2f4d1f0c9b7a", "received": 3,
@@ -28,13 +29,12 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "IngestRequest": {
-        "oneOf": [
-            {"type": "object", "required": ["profiles"],
-             "properties": {"profiles": {"type": "array", "minItems": 1, "items": ref("Profile")},
-                            "source": {"type": "string", "description": "default source for every profile"}}},
-            {"type": "array", "minItems": 1, "items": ref("Profile"),
-             "description": "the profiles alone, no default source"},
-        ],
+        "description": ("An object with a `profiles` array, or the bare array. Invalid profiles are counted "
+                        "in `rejected` and listed in `errors`; the valid ones are stored."),
+        "oneOf": [{"type": "object", "required": ["profiles"], "properties": {
+                       "profiles": PROFILES, "source": {"type": ["string", "null"],
+                                                        "description": "default source of the profiles"}}},
+                  PROFILES],
     },
     "IngestResponse": {
         "type": "object",
@@ -66,7 +66,7 @@ INGEST = {"post": operation(
                  "`global_usernames` once. One transaction per request. Bodies may be gzip-encoded "
                  "(`Content-Encoding: gzip`); NDJSON streams in constant memory."),
     parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
-                 "schema": {"type": "string", "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                  "description": "a retry with the same key and body returns the first reply"}],
     body={"required": True, "content": {
         JSON: {"schema": ref("IngestRequest"), "example": {

@@ -136,7 +136,10 @@ def normalise_timestamp(value: Any) -> str | None:
         raise Rejected("scraped_at", "is not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.isoformat()
+    try:  # in UTC: PostgreSQL refuses offsets past 15:59 that Python takes (up to 23:59)
+        return moment.astimezone(timezone.utc).isoformat()
+    except OverflowError:  # year 1 or 9999 pushed off the calendar by its offset
+        raise Rejected("scraped_at", "is out of range") from None
 
 
 def validate_profile(profile: Any, default_source: str | None,
