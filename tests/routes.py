@@ -1,4 +1,5 @@
-"""Every route of the app, and a call to any of them with a valid body: for tests that walk them all."""
+"""Every route of the app, a call to any of them with a valid body, and the database state they may
+change: for tests that walk them all."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 DAY = "2026-03-02"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
+TABLES = ("distribution_targets", "distribution_runs", "distribution_assignments", "raw_scraped_profiles",
+          "global_usernames", "ingest_requests", "ingest_claims")
 # A valid body per write route, so a request that got past a check would change something.
 BODIES: dict[tuple[str, str], Any] = {
     ("/api/ingest", "post"): {"profiles": [{"id": "sec-1", "username": "sec"}]},
@@ -35,3 +38,12 @@ def call(client, path: str, method: str, key: str | None, target: int):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     url = path.format(target_id=target, day=DAY)
     return client.open(url, method=method.upper(), json=BODIES.get((path, method)), headers=headers)
+
+
+def db_state(db) -> dict[str, Any]:
+    """Row counts of every table the routes write, and what they change in place."""
+    state: dict[str, Any] = {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}
+    state["targets"] = db.execute("SELECT array_agg((name, daily_quota, active) ORDER BY id)"
+                                  " FROM distribution_targets").fetchone()[0]
+    state["statuses"] = db.execute("SELECT array_agg(status ORDER BY id) FROM distribution_assignments").fetchone()[0]
+    return state

@@ -3,7 +3,6 @@ only odd), the others land, and the counts say so. Whole-request failures: tests
 
 from __future__ import annotations
 
-import orjson
 import pytest
 
 from .conftest import ALL_KEY, count
@@ -14,18 +13,21 @@ INJECTIONS = ["1'; DROP TABLE global_usernames;--", "\"; DELETE FROM raw_scraped
 
 
 def ingest_text(ingest, text: bytes, content_type: str = "application/json") -> dict:
+    """Post a body written by hand; return the 200 reply."""
     response = ingest.raw(text, content_type)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
 
 def ingest_json(ingest, items: list) -> dict:
+    """Post profiles as JSON; return the 200 reply."""
     response = ingest.json(items)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
 
 def rejected_fields(reply: dict) -> list[tuple[int, str | None]]:
+    """(index, field) of every listed rejection."""
     return [(error["index"], error["field"]) for error in reply["errors"]]
 
 

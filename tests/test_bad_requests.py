@@ -16,14 +16,13 @@ import pytest
 
 from .conftest import ALL_KEY
 from .distribution_helpers import add_pool, add_targets, run
+from .routes import db_state
 
 DAY = "2026-03-02"
 JSON = "application/json"
 MB = "x" * (1 << 20)
 DEEP = b"[" * 5000 + b"]" * 5000
 INJECTION = "1'; DROP TABLE global_usernames;--"
-TABLES = ("distribution_targets", "distribution_runs", "distribution_assignments", "raw_scraped_profiles",
-          "global_usernames", "ingest_requests")
 
 
 class Bad(NamedTuple):
@@ -41,15 +40,18 @@ class Bad(NamedTuple):
 
 
 def js(value: Any) -> bytes:
+    """JSON bytes of a value."""
     return orjson.dumps(value)
 
 
 def post(route: str, path: str, body: bytes, status: int, code: str, **extra: Any) -> Bad:
+    """A bad POST."""
     return Bad(route, "POST", path, body, status, code, **extra)
 
 
 def get(route: str, path: str, query: dict[str, str], status: int = 400,
         code: str = "invalid_parameter") -> Bad:
+    """A bad GET by its query string."""
     return Bad(route, "GET", path, None, status, code, content_type=None, query=query)
 
 
@@ -214,15 +216,6 @@ def follow_up(route: str, target: int) -> tuple[str, str, Any, int]:
     }[route]
 
 
-def snapshot(db) -> dict[str, Any]:
-    """Row counts of every table the routes write, and the state of what they change in place."""
-    state: dict[str, Any] = {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}
-    state["targets"] = db.execute("SELECT array_agg((name, daily_quota, active) ORDER BY id)"
-                                  " FROM distribution_targets").fetchone()[0]
-    state["statuses"] = db.execute("SELECT array_agg(status ORDER BY id) FROM distribution_assignments").fetchone()[0]
-    return state
-
-
 @pytest.fixture
 def target(db) -> int:
     """A pool of three, one target of two, and DAY's run: something for every route to refuse to change."""
@@ -237,13 +230,13 @@ def test_a_bad_request_gets_a_json_4xx_changes_nothing_and_the_route_still_works
     headers = {"Authorization": f"Bearer {ALL_KEY}", **(case.headers or {})}
     if case.content_type:
         headers["Content-Type"] = case.content_type
-    before = snapshot(db)
+    before = db_state(db)
     response = client.open(case.path.format(target=target), method=case.method, data=case.body,
                            headers=headers, query_string=case.query)
     assert (response.status_code, response.is_json) == (case.status, True), response.data[:300]
     error = response.get_json()["error"]
     assert error["code"] == case.code and error["message"], error
-    assert snapshot(db) == before
+    assert db_state(db) == before
 
     method, path, body, status = follow_up(case.route, target)
     valid = client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {ALL_KEY}"})

@@ -55,6 +55,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 def _scalars(value: Any):
+    """Every scalar inside a JSON value."""
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, list):

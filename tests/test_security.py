@@ -3,22 +3,18 @@ and the right key; and API keys never reach a log line, a response or a table.""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from server import create_app
 
 from .conftest import ADMIN_KEY, ALL_KEY, DISTRIBUTE_KEY, INGEST_KEY, make_config
 from .distribution_helpers import add_pool, add_targets
-from .routes import app_routes, call
+from .routes import TABLES, app_routes, call, db_state
 
 UNKNOWN_KEY = "not-a-configured-key-0001"
 SCOPE_KEYS = {"ingest": INGEST_KEY, "distribute": DISTRIBUTE_KEY, "admin": ADMIN_KEY}
 # Routes that need no key, on purpose: probes, metrics (restrict it at the proxy) and the description.
 PUBLIC = {("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/openapi.json", "get"), ("/docs", "get")}
-TABLES = ("distribution_targets", "distribution_runs", "distribution_assignments", "raw_scraped_profiles",
-          "global_usernames", "ingest_requests", "ingest_claims")
 
 
 def declared_scopes(client) -> dict[tuple[str, str], str]:
@@ -28,16 +24,9 @@ def declared_scopes(client) -> dict[tuple[str, str], str]:
             for method, operation in methods.items() if "x-scope" in operation}
 
 
-def state(db) -> list[Any]:
-    """Row counts of every table, and what the routes change in place."""
-    rows = [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES]
-    rows.append(db.execute("SELECT array_agg((daily_quota, active) ORDER BY id) FROM distribution_targets")
-                .fetchone()[0])
-    return rows
-
-
 @pytest.fixture
 def target(db) -> int:
+    """A pool of three and one target, for the routes that need them."""
     add_pool(db, 3)
     return add_targets(db, [2])[0]
 
@@ -57,13 +46,13 @@ def test_every_route_refuses_missing_unknown_and_wrong_keys_and_serves_the_right
                 continue
             scope = scopes[(path, method)]
             wrong = next(key for name, key in SCOPE_KEYS.items() if name != scope)
-            before = state(db)
+            before = db_state(db)
             for key, status, code in ((None, 401, "unauthorized"), (UNKNOWN_KEY, 401, "unauthorized"),
                                       (wrong, 403, "forbidden")):
                 refused = call(client, path, method, key, target)
                 error = (refused.get_json() or {}).get("error", {})
                 assert (refused.status_code, error.get("code")) == (status, code), key
-            assert state(db) == before, "a refused request changed the database"
+            assert db_state(db) == before, "a refused request changed the database"
             allowed = call(client, path, method, SCOPE_KEYS[scope], target)
             assert allowed.status_code < 300, allowed.get_json()
 

@@ -20,6 +20,7 @@ PAGED = {"list": (f"/api/distribution/{DAY}", {}), "raw": ("/api/admin/profiles/
 
 
 def b64(data: bytes) -> str:
+    """base64url without padding, as cursors spell it."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -52,6 +53,7 @@ def page(client, route: str, cursor: str | None = None):
 
 
 def first_cursor(client, route: str) -> str:
+    """The cursor after the first item of a paged route."""
     page_one = page(client, route).get_json()
     assert page_one["next_cursor"], page_one
     return page_one["next_cursor"]

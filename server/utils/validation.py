@@ -62,6 +62,7 @@ def profile_json(profile: dict, max_bytes: int) -> str:
 
 
 def _cleaned_json(profile: dict) -> bytes:
+    """The profile as JSON after clean_value, by the slower encoder when orjson cannot."""
     cleaned = clean_value(profile)
     try:
         return orjson.dumps(cleaned)
