@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test init-db clean bench config-docs
+.PHONY: install run test init-db clean bench config-docs fuzz security
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,12 @@ clean:
 bench: install
 	$(BIN)/pip install --quiet "sqlalchemy>=2"
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
+
+## Schemathesis against every route (FUZZ_EXAMPLES per operation, default 100); the suite runs 15.
+fuzz: install
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),100) $(BIN)/pytest -q -p no:logging tests/test_fuzz_schema.py
+
+## Bad input on every route, keys and scopes, leaks and limits (docs/reliability.md).
+security: install
+	$(BIN)/pytest -q -p no:logging tests/test_bad_requests.py tests/test_bad_records.py \
+		tests/test_tampered_cursors.py tests/test_security.py tests/test_error_leaks.py tests/test_limits.py

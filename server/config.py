@@ -163,6 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RAW_RETENTION_DAYS", _int(0, 36500), "90",
             "days raw rows and ingest records are kept by the clean-up; 0 = forever"),
     Setting("CLEANUP_BATCH_SIZE", _int(100, 100_000), "5000", "rows per batch of release and clean-up"),
+    # Limits of the distribution and admin routes (the ingest limits are above).
+    Setting("MAX_PAGE_SIZE", _int(1, 100_000), "1000", "largest ?limit= of a list page (the default page is 100)"),
+    Setting("MAX_STATUS_UPDATES", _int(1, 1_000_000), "50000",
+            "status updates accepted per request (bodies of these routes stop at 16 MiB)"),
 )
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import logging
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -11,6 +13,7 @@ import psycopg
 import pytest
 
 from server import create_app
+from server.logs import JsonFormatter, RequestIdFilter
 from server.storage import embedded
 from server.storage.migrate import apply_schema
 
@@ -121,3 +124,14 @@ def count(conn: psycopg.Connection, sql: str, *params: Any) -> int:
     return conn.execute(sql, params).fetchone()[0]
 
 
+@pytest.fixture
+def server_log() -> Iterable[io.StringIO]:
+    """Everything the project's loggers write while the test runs, one JSON object a line."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("server")
+    logger.addHandler(handler)
+    yield buffer
+    logger.removeHandler(handler)

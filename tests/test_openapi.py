@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from openapi_spec_validator import validate
 
-IGNORED_METHODS = {"HEAD", "OPTIONS"}
-
-
-def app_routes(app) -> set[tuple[str, str]]:
-    """(path in OpenAPI notation, method) for every rule the app serves, static files aside."""
-    routes = set()
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        routes |= {(path, method.lower()) for method in rule.methods - IGNORED_METHODS}
-    return routes
+from .routes import app_routes
 
 
 def test_the_description_lists_exactly_the_app_routes(app, client):

@@ -20,9 +20,11 @@ MAX_BATCHES = 10_000
 
 
 def _date_range() -> tuple[dict, tuple]:
-    """?from= and ?to= (inclusive days in TIMEZONE, default today) as a scope and datetime bounds."""
-    first = parse_date(request.args.get("from"), "from") if "from" in request.args else tasks.today()
-    last = parse_date(request.args.get("to"), "to") if "to" in request.args else first
+    """?from= and ?to= (inclusive days in TIMEZONE; one given names a single day, none today) as a
+    scope and datetime bounds."""
+    last = parse_date(request.args.get("to"), "to") if "to" in request.args else None
+    first = parse_date(request.args.get("from"), "from") if "from" in request.args else last or tasks.today()
+    last = last or first
     if last < first:
         raise invalid("to", "must not be before from")
     return {"from": first.isoformat(), "to": last.isoformat()}, day_bounds(first, last)

@@ -18,7 +18,6 @@ from .params import (body_int, invalid, json_object, next_cursor, only_fields, p
 bp = Blueprint("distribution", __name__)
 
 STATUSES = ("assigned", "sent", "replied", "failed", "invalid")
-MAX_STATUS_UPDATES = 50_000
 MAX_ERRORS_LISTED = 100
 ITEM_FIELDS = ("profile_id", "username", "full_name", "source", "target", "status", "assigned_at",
                "status_at")
@@ -66,9 +65,9 @@ def daily_list(day: str):
 
 
 def _status_updates(body: dict[str, Any]) -> list[tuple[str, str]]:
-    updates = body.get("updates")
-    if not isinstance(updates, list) or not 1 <= len(updates) <= MAX_STATUS_UPDATES:
-        raise invalid("updates", f"must be a list of 1 to {MAX_STATUS_UPDATES} "
+    updates, largest = body.get("updates"), current_app.config["MAX_STATUS_UPDATES"]
+    if not isinstance(updates, list) or not 1 <= len(updates) <= largest:
+        raise invalid("updates", f"must be a list of 1 to {largest} "
                                  '{"profile_id": ..., "status": ...} objects')
     pairs, errors = [], []
     for index, update in enumerate(updates):

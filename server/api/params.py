@@ -13,7 +13,6 @@ from flask import current_app, request
 from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..utils.cursor import decode_cursor, encode_cursor, signing_key
 
-MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_BODY_BYTES = 16 << 20  # ample for 50,000 status updates; these bodies are parsed in memory
@@ -29,6 +28,8 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
         return {}
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send Content-Type: application/json")
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        raise UnsupportedMediaType("send this body uncompressed (Content-Encoding: gzip is for /api/ingest)")
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -99,8 +100,9 @@ def query_bool(name: str) -> bool | None:
 
 
 def page_limit() -> int:
-    """?limit=, 1 to 1000, default 100."""
-    return query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    """?limit=, 1 to MAX_PAGE_SIZE, default 100 (or MAX_PAGE_SIZE when that is smaller)."""
+    largest = current_app.config["MAX_PAGE_SIZE"]
+    return query_int("limit", min(DEFAULT_PAGE, largest), 1, largest)
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:

@@ -90,8 +90,9 @@ DATE = {"type": "string", "format": "date"}
 CURSOR = {"type": ["string", "null"],
           "description": "pass back as ?cursor= for the next page; null on the last"}
 PAGING = [query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "items a page"),
+          # base64url, as we make them; an empty one asks for the first page
           query("cursor", {"type": "string", "maxLength": 1024,
-                           "pattern": "^[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$"},  # base64url, as we make them
+                           "pattern": "^([A-Za-z0-9_-]+[.][A-Za-z0-9_-]+)?$"},
                 "next_cursor of the previous page")]
 # Gunicorn answers this itself, before the app, so it is HTML and not the app's error shape.
 URI_TOO_LONG = {"description": "The request line is over Gunicorn's limit_request_line (4094 bytes)",

@@ -11,7 +11,7 @@ ALL_STATUSES = ["assigned", "sent", "replied", "failed", "invalid", "released"]
 BY_STATUS = {"type": "object", "propertyNames": {"enum": ALL_STATUSES},
              "additionalProperties": {"type": "integer", "minimum": 0},
              "description": "assignments of the date by status (released ones included)"}
-RANGE = [query("from", DATE, "first day, in TIMEZONE (default today)"),
+RANGE = [query("from", DATE, "first day, in TIMEZONE (default: to, else today)"),
          query("to", DATE, "last day, inclusive (default: from)")]
 INVALID_QUERY = error("A bad date, range, limit or cursor; `details.field` names a bad parameter",
                       "invalid_parameter", "to must not be before from")

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import psycopg
 
+from ..logs import current_request_id
 from .base import StagedProfile
 
 logger = logging.getLogger("server.batch_processor")
@@ -37,6 +38,7 @@ class ChunkWriter:
         self.raw_rows = 0
         self.first_rows = 0
         self.chunks = 0
+        self._request_id = current_request_id() or "-"  # this thread has no request context of its own
         self._error: BaseException | None = None
         self._queue: queue.Queue[Sequence[StagedProfile] | None] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._run, name="ingest-copy", daemon=True)
@@ -78,4 +80,5 @@ class ChunkWriter:
                         copy.write_row((row.profile_id, row.username, row.full_name, row.source))
                         self.first_rows += 1
         self.chunks += 1
-        logger.info("✓ Inserted batch %d into raw_scraped_profiles (%d records)", self.chunks, len(rows))
+        logger.info("✓ Inserted batch %d into raw_scraped_profiles (%d records)", self.chunks, len(rows),
+                    extra={"request_id": self._request_id})

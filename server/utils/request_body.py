@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zlib
 from typing import IO, Any, Iterator
 
@@ -84,13 +85,24 @@ class HashingReader:
         return self._sha.hexdigest()
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: orjson refuses it, so must the fallback (it would be stored as null)
+        raise ValueError("number is infinity when parsed as double")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python extensions that orjson refuses
+
+
 def loads(data: bytes) -> Any:
     """Parse JSON fast; fall back to the tolerant parser for lone surrogates, which we clean later."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as fast_error:
         try:
-            return json.loads(data)
+            return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             raise fast_error from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,24 +52,34 @@ def profile_json(profile: dict, max_bytes: int) -> str:
         if b"\\u0000" in data:
             raise ValueError("NUL")
     except (TypeError, ValueError):  # lone surrogates make orjson raise; NUL we found ourselves
-        cleaned = clean_value(profile)
         try:
-            data = orjson.dumps(cleaned)
-        except TypeError:  # integers past 64 bits, which only the tolerant parser produces
-            try:
-                data = json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"),
-                                  allow_nan=False).encode()
-            except ValueError:
-                raise Rejected(None, "holds NaN or Infinity, which JSON cannot store") from None
+            data = _cleaned_json(profile)
+        except RecursionError:  # orjson stops at 255 levels; Python's recursion a few hundred later
+            raise Rejected(None, "profile is nested too deeply") from None
     if len(data) > max_bytes:
         raise Rejected(None, f"profile is larger than {max_bytes} bytes")
     return data.decode()
+
+
+def _cleaned_json(profile: dict) -> bytes:
+    """The profile as JSON after clean_value, by the slower encoder when orjson cannot."""
+    cleaned = clean_value(profile)
+    try:
+        return orjson.dumps(cleaned)
+    except TypeError:  # integers past 64 bits or deep nesting, which only the tolerant parser lets in
+        try:
+            return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except ValueError:
+            raise Rejected(None, "holds NaN or Infinity, which JSON cannot store") from None
 
 
 def normalise_id(value: Any) -> str:
     """Profile ids are strings or integers, stored as trimmed text of printable characters."""
     if value is None:
         raise Rejected("id", "is required")
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2**64:
+        # orjson reads integers past 64 bits as floats: the digits sent are already lost
+        raise Rejected("id", "is an integer too large to read exactly; send it as a string")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise Rejected("id", "must be a string or an integer")
     text = str(value).strip()
@@ -82,7 +93,7 @@ def normalise_id(value: Any) -> str:
 
 
 def normalise_username(value: Any) -> str:
-    """Usernames are trimmed, lose a leading '@', are lower-cased; letters, digits, . _ - only."""
+    """Usernames are trimmed, lose a leading '@', are lower-cased; letters (with their marks), digits, . _ -."""
     if value is None:
         raise Rejected("username", "is required")
     if not isinstance(value, str):
@@ -93,7 +104,10 @@ def normalise_username(value: Any) -> str:
     if len(text) > MAX_USERNAME_LENGTH:
         raise Rejected("username", f"is longer than {MAX_USERNAME_LENGTH} characters")
     if not _USERNAME.fullmatch(text):
-        raise Rejected("username", "may contain only letters, digits, '.', '_' and '-'")
+        # \w lacks combining marks: the vowel signs of Indic and Thai names, the dot 'İ' lowers into
+        text = unicodedata.normalize("NFC", text)
+        if not all(unicodedata.category(char)[0] in "LMN" or char in "._-" for char in text):
+            raise Rejected("username", "may contain only letters, digits, '.', '_' and '-'")
     return text
 
 
@@ -115,6 +129,8 @@ def normalise_timestamp(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise Rejected("scraped_at", "must be an ISO 8601 string")
+    if not value.isprintable():  # CPython's parser stops at a NUL and would read "…01\x00junk" as valid
+        raise Rejected("scraped_at", "contains control characters or invalid Unicode")
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
