@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
 import io
 import logging
 from pathlib import Path
@@ -59,10 +60,14 @@ def db(database_url) -> Iterable[psycopg.Connection]:
 
 
 def make_config(database_url: str, **overrides: Any) -> dict[str, Any]:
-    """Test settings: the test database, known keys, no .env influence."""
+    """Test settings: the test database, known keys, no .env influence, a cache of its own.
+
+    A cache directory shared between apps would let one test (or an earlier run) serve pages
+    another one never wrote.
+    """
     config = {"TESTING": True, "STORAGE_BACKEND": "postgres", "DATABASE_URL": database_url,
               "API_KEYS": API_KEYS, "DATA_DIR": str(DATA_DIR), "DB_POOL_MIN": 0,
-              "RATELIMIT_ENABLED": False}
+              "RATELIMIT_ENABLED": False, "CACHE_DIR": tempfile.mkdtemp(prefix="scraper-cache-")}
     config.update(overrides)
     return config
 
