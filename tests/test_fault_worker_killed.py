@@ -1,0 +1,147 @@
+"""A Gunicorn worker SIGKILLed in the middle of a large ingest: no partial batch, the retry lands once."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import time
+from typing import Any, Callable
+
+import orjson
+import psutil
+import psycopg
+import pytest
+
+from .conftest import INGEST_KEY, count, profiles
+from .scraper import Scraper
+from .servers import GunicornServer
+
+pytestmark = pytest.mark.slow
+
+BATCH = 40_000
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+@pytest.fixture(scope="module")
+def server(database_url, tmp_path_factory):
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("killed"), database_url, RATELIMIT_ENABLED="false",
+                              GUNICORN_MAX_REQUESTS="0").start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+class HeldUpload:
+    """An ingest sent by hand on one socket, so the test decides how much of the body goes out."""
+
+    def __init__(self, server: GunicornServer, length: int, key: str):
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        self.conn.putrequest("POST", "/api/ingest")
+        for name, value in {"Authorization": f"Bearer {INGEST_KEY}", "Idempotency-Key": key,
+                            "Content-Length": str(length), **NDJSON}.items():
+            self.conn.putheader(name, value)
+        self.conn.endheaders()
+        self.client_port = self.conn.sock.getsockname()[1]
+
+    def send(self, data: bytes) -> None:
+        self.conn.send(data)
+
+    def answer(self) -> int | None:
+        """The status the server sent, or None when the connection died without an answer."""
+        try:
+            return self.conn.getresponse().status
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            self.conn.close()
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Poll until `condition()` is truthy (at most `timeout` seconds); return its value."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return value
+
+
+def ingest_backend(db: psycopg.Connection, *, waiting_on_lock: bool, exclude: int = 0) -> int | None:
+    """The database session of the ingest in progress: it has written rows (holds a transaction id)."""
+    row = db.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid NOT IN"
+        " (pg_backend_pid(), %s) AND backend_xid IS NOT NULL AND (NOT %s OR wait_event_type = 'Lock')",
+        [exclude, waiting_on_lock]).fetchone()
+    return row[0] if row else None
+
+
+def kill_worker_serving(server: GunicornServer, client_port: int) -> int:
+    """SIGKILL the worker holding our connection; return its pid."""
+    for pid in server.worker_pids():
+        if any(c.raddr and c.raddr.port == client_port for c in psutil.Process(pid).net_connections("tcp")):
+            os.kill(pid, signal.SIGKILL)
+            return pid
+    pytest.fail("no worker holds the upload's connection")
+
+
+def session_ended(db: psycopg.Connection, pid: int) -> bool:
+    return count(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid) == 0
+
+
+def assert_nothing_stayed(db: psycopg.Connection) -> None:
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 0
+    assert count(db, "SELECT count(*) FROM global_usernames") == 0
+    assert count(db, "SELECT count(*) FROM ingest_requests") == 0
+
+
+def assert_retry_lands_once(server: GunicornServer, db: psycopg.Connection, body: bytes, key: str) -> None:
+    scraper = Scraper(server.url, give_up_after=60)
+    try:
+        retry = scraper.post(body, NDJSON, key)
+        again = scraper.post(body, NDJSON, key)
+    finally:
+        scraper.close()
+    assert retry.acknowledged, retry.attempts
+    # While the dead worker's session lingers its key is still locked: 409, then the retry goes through.
+    assert {a.status for a in retry.attempts} <= {409, 200}, retry.attempts
+    assert (retry.body["inserted_raw"], retry.body["added_to_global"]) == (BATCH, BATCH)
+    assert again.body == retry.body  # replayed, not written again
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == BATCH
+    assert count(db, "SELECT count(*) FROM global_usernames") == BATCH
+    assert count(db, "SELECT count(*) FROM ingest_requests WHERE idempotency_key = %s", key) == 1
+    wait_for(lambda: len(server.worker_pids()) == 2, "Gunicorn to replace the killed worker")
+
+
+def test_worker_killed_while_the_body_streams_in(server, db):
+    body = b"".join(orjson.dumps(p) + b"\n" for p in profiles(BATCH, prefix="k"))
+    upload = HeldUpload(server, len(body), key="killed-upload")
+    upload.send(body[: len(body) // 2])
+    backend = wait_for(lambda: ingest_backend(db, waiting_on_lock=False), "the ingest to write its first chunks")
+    victim = kill_worker_serving(server, upload.client_port)
+    assert upload.answer() is None  # never acknowledged
+    wait_for(lambda: session_ended(db, backend), "the dead worker's transaction to end")
+    assert victim not in server.worker_pids()
+    assert_nothing_stayed(db)
+    assert_retry_lands_once(server, db, body, "killed-upload")
+
+
+def test_worker_killed_while_adding_to_the_pool(server, db, database_url):
+    items = profiles(BATCH, prefix="k")
+    body = b"".join(orjson.dumps(p) + b"\n" for p in items)
+    with psycopg.connect(database_url, autocommit=True) as blocker:
+        # Another ingest holding one of our ids uncommitted: ours waits there, after every raw row
+        # is written. The session timeout ends the block even if the test dies half-way.
+        blocker.execute("SET idle_in_transaction_session_timeout = '60s'")
+        blocker.execute("BEGIN")
+        blocker.execute("INSERT INTO global_usernames (id, username) VALUES (%s, %s)",
+                        [min(p["id"] for p in items), "blocker"])
+        upload = HeldUpload(server, len(body), key="killed-pool")
+        upload.send(body)
+        backend = wait_for(lambda: ingest_backend(db, waiting_on_lock=True, exclude=blocker.info.backend_pid),
+                           "the ingest to wait on the pool insert")
+        assert count(db, "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", backend) == 1
+        kill_worker_serving(server, upload.client_port)
+        assert upload.answer() is None
+        blocker.execute("ROLLBACK")  # the orphaned session runs on, finds its client gone, and rolls back
+    wait_for(lambda: session_ended(db, backend), "the dead worker's transaction to end")
+    assert_nothing_stayed(db)
+    assert_retry_lands_once(server, db, body, "killed-pool")
