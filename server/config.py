@@ -163,6 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RAW_RETENTION_DAYS", _int(0, 36500), "90",
             "days raw rows and ingest records are kept by the clean-up; 0 = forever"),
     Setting("CLEANUP_BATCH_SIZE", _int(100, 100_000), "5000", "rows per batch of release and clean-up"),
+    # Reliability
+    Setting("DB_RECONNECT_TIMEOUT", _int(1, 3600), "10",
+            "seconds the pool retries a lost database connection (pauses doubling from 1 s) before it"
+            " starts again from a short pause; bounds how long the app stays unready after an outage"),
 )
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
