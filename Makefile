@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test init-db clean bench config-docs
+.PHONY: install run test init-db clean bench config-docs reliability
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,9 @@ clean:
 bench: install
 	$(BIN)/pip install --quiet "sqlalchemy>=2"
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
+
+## The full reliability run (docs/reliability.md): 100 scrapers and 20 list readers for 60 s against
+## Gunicorn, then every fault test with a 40 s database outage. `make test` runs short forms of both.
+reliability: install
+	$(BIN)/python -m tests.load --seconds 60 --scrapers 100 --readers 20
+	OUTAGE_SECONDS=40 $(BIN)/pytest -q -rP tests/test_load.py tests/test_fault_*.py

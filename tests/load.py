@@ -24,7 +24,7 @@ import psycopg
 
 from .conftest import DISTRIBUTE_KEY, fresh_database
 from .load_audit import Baseline, audit, percentile
-from .scraper import Attempt, Outcome, Scraper, encode, overlapping_batch
+from .scraper import Attempt, Outcome, Scraper, encode, overlapping_batch, timed_get
 from .servers import GunicornServer
 
 LOAD_DB = "scraper_load"
@@ -106,16 +106,9 @@ def read_lists(base_url: str, plan: LoadPlan, number: int, deadline: float, traf
                 params = {"limit": rng.choice(PAGE_LIMITS)}
                 if rng.random() < 0.5:
                     params["target"] = rng.randint(1, 20)
-            started = time.monotonic()
-            try:
-                response = client.get(f"/api/distribution/{LIST_DATE}",
-                                      params={**params, **({"cursor": cursor} if cursor else {})})
-            except httpx.TransportError as exc:
-                attempt = Attempt(None, time.monotonic() - started, transport_error=type(exc).__name__)
-                cursor = None
-            else:
-                attempt = Attempt(response.status_code, time.monotonic() - started)
-                cursor = response.json().get("next_cursor") if response.status_code == 200 else None
+            attempt, response = timed_get(client, f"/api/distribution/{LIST_DATE}",
+                                          **params, **({"cursor": cursor} if cursor else {}))
+            cursor = response.json()["next_cursor"] if attempt.status == 200 else None
             with traffic.lock:
                 traffic.reads.append(attempt)
 

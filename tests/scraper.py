@@ -62,6 +62,18 @@ def encode(items: list[dict], kind: str) -> tuple[bytes, dict[str, str]]:
                                                    "Content-Encoding": "gzip"}
 
 
+def timed_get(client: httpx.Client, url: str, **params) -> tuple[Attempt, httpx.Response | None]:
+    """GET `url` and describe the try as an Attempt (None for the response when none came)."""
+    started = time.monotonic()
+    try:
+        response = client.get(url, params=params)
+    except httpx.TransportError as exc:
+        return Attempt(None, time.monotonic() - started, transport_error=type(exc).__name__), None
+    error = response.json().get("error", {}) if response.status_code >= 300 else {}
+    return Attempt(response.status_code, time.monotonic() - started, error.get("code"),
+                   response.headers.get("Retry-After")), response
+
+
 class Scraper:
     """Posts batches to /api/ingest over one keep-alive connection, retrying like a careful client.
 

@@ -26,15 +26,17 @@ from server import create_app
 from server.storage import embedded
 from server.storage.migrate import apply_schema
 
-from .conftest import DATA_DIR, DISTRIBUTE_KEY, make_config
+from .conftest import DATA_DIR, DISTRIBUTE_KEY, make_config, profiles
+from .held_upload import NDJSON, HeldUpload, ndjson, wait_for, writing_session
 from .load_audit import Baseline, audit
-from .scraper import Attempt, Outcome, Scraper, encode, overlapping_batch
+from .scraper import Attempt, Outcome, Scraper, encode, overlapping_batch, timed_get
 from .servers import GunicornServer
 
 pytestmark = pytest.mark.slow
 
 OUTAGE_DB = "scraper_outage"
 SCRAPERS = 4
+LARGE_BATCH = 30_000
 CLIENT_TIMEOUT = 30  # seconds; any request taking longer counts as a hang
 SETTINGS = {"DB_POOL_MIN": "1", "DB_POOL_TIMEOUT": "2", "RETRY_AFTER_SECONDS": "1",
             "RATELIMIT_ENABLED": "false", "GUNICORN_MAX_REQUESTS": "0"}
@@ -116,24 +118,8 @@ def read_targets(url: str, traffic: Traffic) -> None:
         for _ in range(100_000):
             if traffic.stop.is_set():
                 break
-            started = time.monotonic()
-            try:
-                response = client.get(f"{url}/api/targets")
-            except httpx.TransportError as exc:
-                traffic.reads.append(Attempt(None, time.monotonic() - started, transport_error=type(exc).__name__))
-                continue
-            error = response.json().get("error", {}) if response.status_code != 200 else {}
-            traffic.reads.append(Attempt(response.status_code, time.monotonic() - started, error.get("code"),
-                                         response.headers.get("Retry-After")))
+            traffic.reads.append(timed_get(client, f"{url}/api/targets")[0])
             time.sleep(0.05)
-
-
-def wait_for(condition, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 def readyz(server: GunicornServer) -> httpx.Response:
@@ -143,6 +129,7 @@ def readyz(server: GunicornServer) -> httpx.Response:
 def test_postgres_stopped_under_load_gives_503_then_recovers_without_losing_anything(own_postgres, tmp_path):
     # `make reliability` holds the outage for longer than the pool's reconnection bound.
     outage_seconds = float(os.environ.get("OUTAGE_SECONDS", "0"))
+    large_body = ndjson(profiles(LARGE_BATCH, prefix="large"))
     server = GunicornServer(tmp_path / "gunicorn", own_postgres.url, **SETTINGS).start()
     traffic = Traffic()
     threads = [threading.Thread(target=scrape, args=(server.url, n, traffic)) for n in range(SCRAPERS)]
@@ -152,9 +139,16 @@ def test_postgres_stopped_under_load_gives_503_then_recovers_without_losing_anyt
             thread.start()
         wait_for(lambda: traffic.acknowledged() >= 2 * SCRAPERS, "traffic before the outage")
         workers = server.worker_pids()
+        # A large batch caught half-way: some of its chunks are written, uncommitted.
+        upload = HeldUpload(server, len(large_body), key="outage-large")
+        upload.send(large_body[: len(large_body) // 2])
+        with psycopg.connect(own_postgres.url, autocommit=True) as db:
+            wait_for(lambda: writing_session(db), "the large batch to write its first chunks")
 
         own_postgres.stop()
         stopped_at = time.monotonic()
+        upload.send(large_body[len(large_body) // 2:])
+        caught = upload.answer()
         refused_before = traffic.refused()
         unready = wait_for(lambda: (r := readyz(server)).status_code == 503 and r, "/readyz to turn unready")
         wait_for(lambda: traffic.refused() >= refused_before + SCRAPERS, "requests refused during the outage")
@@ -165,6 +159,9 @@ def test_postgres_stopped_under_load_gives_503_then_recovers_without_losing_anyt
         restarted = time.monotonic()
         wait_for(lambda: readyz(server).status_code == 200, "/readyz to recover", timeout=180)
         recovered_after = time.monotonic() - restarted
+        scraper = Scraper(server.url, timeout=CLIENT_TIMEOUT, give_up_after=60)
+        traffic.outcomes.append(large := scraper.post(large_body, NDJSON, "outage-large"))  # the retry
+        scraper.close()
         acknowledged = traffic.acknowledged()
         wait_for(lambda: traffic.acknowledged() >= acknowledged + 2 * SCRAPERS, "traffic after the outage")
         workers_after = server.worker_pids()
@@ -180,6 +177,9 @@ def test_postgres_stopped_under_load_gives_503_then_recovers_without_losing_anyt
     refused = [a for a in attempts if a.status == 503]
     assert all(a.retry_after == "1" and a.error_code == "storage_unavailable" for a in refused), refused
     assert unready.headers["Retry-After"] == "1" and unready.json()["error"]["code"] == "not_ready"
+    assert caught is not None, "the batch in flight lost its connection instead of an answer"
+    assert (caught[0], caught[1].get("Retry-After"), caught[2]["error"]["code"]) == (503, "1", "storage_unavailable")
+    assert large.body["inserted_raw"] == LARGE_BATCH  # its retry landed, and the audit below finds it once
     assert workers_after == workers  # recovered in the same processes: nothing was restarted
     assert all(o.acknowledged for o in traffic.outcomes)
     with psycopg.connect(own_postgres.url, autocommit=True) as conn:

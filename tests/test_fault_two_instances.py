@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from .conftest import DISTRIBUTE_KEY, count
-from .distribution_helpers import add_pool, add_targets
+from .distribution_helpers import add_pool, add_targets, assert_no_profile_twice
 from .servers import GunicornServer
 
 pytestmark = pytest.mark.slow
@@ -68,13 +68,6 @@ def list_of(server: GunicornServer, day: str) -> list[tuple]:
             if cursor is None:
                 return items
     pytest.fail("the list did not end")
-
-
-def assert_no_profile_twice(db) -> None:
-    assert count(db, "SELECT count(*) FROM distribution_assignments") == \
-        count(db, "SELECT count(DISTINCT profile_id) FROM distribution_assignments")
-    assert count(db, "SELECT count(*) FROM global_usernames WHERE used") == \
-        count(db, "SELECT count(*) FROM distribution_assignments")
 
 
 def test_one_date_claimed_at_once_through_both_instances_is_one_run(instances, db):

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
-import time
-from typing import Any, Callable
 
-import orjson
 import psutil
 import psycopg
 import pytest
 
-from .conftest import INGEST_KEY, count, profiles
+from .conftest import count, profiles
+from .held_upload import NDJSON, HeldUpload, ndjson, wait_for, writing_session
 from .scraper import Scraper
 from .servers import GunicornServer
 
 pytestmark = pytest.mark.slow
 
 BATCH = 40_000
-NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
 @pytest.fixture(scope="module")
@@ -29,49 +25,6 @@ def server(database_url, tmp_path_factory):
                               GUNICORN_MAX_REQUESTS="0").start()
     yield gunicorn
     gunicorn.stop()
-
-
-class HeldUpload:
-    """An ingest sent by hand on one socket, so the test decides how much of the body goes out."""
-
-    def __init__(self, server: GunicornServer, length: int, key: str):
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        self.conn.putrequest("POST", "/api/ingest")
-        for name, value in {"Authorization": f"Bearer {INGEST_KEY}", "Idempotency-Key": key,
-                            "Content-Length": str(length), **NDJSON}.items():
-            self.conn.putheader(name, value)
-        self.conn.endheaders()
-        self.client_port = self.conn.sock.getsockname()[1]
-
-    def send(self, data: bytes) -> None:
-        self.conn.send(data)
-
-    def answer(self) -> int | None:
-        """The status the server sent, or None when the connection died without an answer."""
-        try:
-            return self.conn.getresponse().status
-        except (OSError, http.client.HTTPException):
-            return None
-        finally:
-            self.conn.close()
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll until `condition()` is truthy (at most `timeout` seconds); return its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
-
-
-def ingest_backend(db: psycopg.Connection, *, waiting_on_lock: bool, exclude: int = 0) -> int | None:
-    """The database session of the ingest in progress: it has written rows (holds a transaction id)."""
-    row = db.execute(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid NOT IN"
-        " (pg_backend_pid(), %s) AND backend_xid IS NOT NULL AND (NOT %s OR wait_event_type = 'Lock')",
-        [exclude, waiting_on_lock]).fetchone()
-    return row[0] if row else None
 
 
 def kill_worker_serving(server: GunicornServer, client_port: int) -> int:
@@ -112,10 +65,10 @@ def assert_retry_lands_once(server: GunicornServer, db: psycopg.Connection, body
 
 
 def test_worker_killed_while_the_body_streams_in(server, db):
-    body = b"".join(orjson.dumps(p) + b"\n" for p in profiles(BATCH, prefix="k"))
+    body = ndjson(profiles(BATCH, prefix="k"))
     upload = HeldUpload(server, len(body), key="killed-upload")
     upload.send(body[: len(body) // 2])
-    backend = wait_for(lambda: ingest_backend(db, waiting_on_lock=False), "the ingest to write its first chunks")
+    backend = wait_for(lambda: writing_session(db), "the ingest to write its first chunks")
     victim = kill_worker_serving(server, upload.client_port)
     assert upload.answer() is None  # never acknowledged
     wait_for(lambda: session_ended(db, backend), "the dead worker's transaction to end")
@@ -126,7 +79,7 @@ def test_worker_killed_while_the_body_streams_in(server, db):
 
 def test_worker_killed_while_adding_to_the_pool(server, db, database_url):
     items = profiles(BATCH, prefix="k")
-    body = b"".join(orjson.dumps(p) + b"\n" for p in items)
+    body = ndjson(items)
     with psycopg.connect(database_url, autocommit=True) as blocker:
         # Another ingest holding one of our ids uncommitted: ours waits there, after every raw row
         # is written. The session timeout ends the block even if the test dies half-way.
@@ -136,7 +89,7 @@ def test_worker_killed_while_adding_to_the_pool(server, db, database_url):
                         [min(p["id"] for p in items), "blocker"])
         upload = HeldUpload(server, len(body), key="killed-pool")
         upload.send(body)
-        backend = wait_for(lambda: ingest_backend(db, waiting_on_lock=True, exclude=blocker.info.backend_pid),
+        backend = wait_for(lambda: writing_session(db, waiting_on_lock=True, exclude=blocker.info.backend_pid),
                            "the ingest to wait on the pool insert")
         assert count(db, "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", backend) == 1
         kill_worker_serving(server, upload.client_port)
