@@ -39,7 +39,8 @@ bench: install
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 ## The full reliability run (docs/reliability.md): 100 scrapers and 20 list readers for 60 s against
-## Gunicorn, then every fault test with a 40 s database outage. `make test` runs short forms of both.
+## Gunicorn, a 40 s database outage, then the other fault tests. `make test` runs short forms of all.
 reliability: install
 	$(BIN)/python -m tests.load --seconds 60 --scrapers 100 --readers 20
-	OUTAGE_SECONDS=40 $(BIN)/pytest -q -rP tests/test_load.py tests/test_fault_*.py
+	OUTAGE_SECONDS=40 $(BIN)/pytest -q -rP tests/test_fault_database_down.py
+	$(BIN)/pytest -q tests/test_fault_worker_killed.py tests/test_fault_slow_database.py tests/test_fault_two_instances.py
