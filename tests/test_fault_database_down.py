@@ -135,15 +135,16 @@ def test_postgres_stopped_under_load_gives_503_then_recovers_without_losing_anyt
     threads = [threading.Thread(target=scrape, args=(server.url, n, traffic)) for n in range(SCRAPERS)]
     threads.append(threading.Thread(target=read_targets, args=(server.url, traffic)))
     try:
-        for thread in threads:
-            thread.start()
-        wait_for(lambda: traffic.acknowledged() >= 2 * SCRAPERS, "traffic before the outage")
-        workers = server.worker_pids()
-        # A large batch caught half-way: some of its chunks are written, uncommitted.
+        # A large batch caught half-way: some of its chunks are written, uncommitted. It starts
+        # alone, so the one session writing is surely its own.
         upload = HeldUpload(server, len(large_body), key="outage-large")
         upload.send(large_body[: len(large_body) // 2])
         with psycopg.connect(own_postgres.url, autocommit=True) as db:
             wait_for(lambda: writing_session(db), "the large batch to write its first chunks")
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: traffic.acknowledged() >= 2 * SCRAPERS, "traffic before the outage")
+        workers = server.worker_pids()
 
         own_postgres.stop()
         stopped_at = time.monotonic()
