@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,13 +60,16 @@ class Traffic:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def arrange(base_url: str, targets: int = 20, quota: int = 50) -> None:
-    """Targets, a seed pool and a run of LIST_DATE, so the readers have lists to page through."""
+def arrange(base_url: str, targets: int = 20, quota: int = 50) -> list[int]:
+    """Targets, a seed pool and a run of LIST_DATE, so the readers have lists to page through;
+    returns the targets' ids."""
     headers = {"Authorization": f"Bearer {DISTRIBUTE_KEY}"}
+    target_ids = []
     with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
         for number in range(targets):
             response = client.post("/api/targets", json={"name": f"load-target-{number}", "daily_quota": quota})
             response.raise_for_status()
+            target_ids.append(response.json()["id"])
         scraper = Scraper(base_url)
         try:
             items = overlapping_batch(random.Random(0), targets * quota * 2, targets * quota * 2, prefix="seed")
@@ -74,6 +78,7 @@ def arrange(base_url: str, targets: int = 20, quota: int = 50) -> None:
         finally:
             scraper.close()
         client.post("/api/distribution/run", json={"date": LIST_DATE}).raise_for_status()
+    return target_ids
 
 
 def scrape(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic: Traffic) -> None:
@@ -93,7 +98,8 @@ def scrape(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic:
         scraper.close()
 
 
-def read_lists(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic: Traffic) -> None:
+def read_lists(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic: Traffic,
+               target_ids: list[int]) -> None:
     """One list reader: walks LIST_DATE's list (all targets or one) page by page until the deadline."""
     rng = random.Random(plan.seed * 1000 + 500 + number)
     headers = {"Authorization": f"Bearer {DISTRIBUTE_KEY}"}
@@ -105,7 +111,7 @@ def read_lists(base_url: str, plan: LoadPlan, number: int, deadline: float, traf
             if cursor is None:  # start a new walk
                 params = {"limit": rng.choice(PAGE_LIMITS)}
                 if rng.random() < 0.5:
-                    params["target"] = rng.randint(1, 20)
+                    params["target"] = rng.choice(target_ids)
             attempt, response = timed_get(client, f"/api/distribution/{LIST_DATE}",
                                           **params, **({"cursor": cursor} if cursor else {}))
             cursor = response.json()["next_cursor"] if attempt.status == 200 else None
@@ -115,15 +121,15 @@ def read_lists(base_url: str, plan: LoadPlan, number: int, deadline: float, traf
 
 def run_load(base_url: str, database_url: str, plan: LoadPlan) -> dict:
     """Arrange, run every client until plan.seconds have passed, audit the tables; return the report."""
-    arrange(base_url)
+    target_ids = arrange(base_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         baseline = Baseline.measure(conn)
     traffic = Traffic(started=time.monotonic())
     deadline = traffic.started + plan.seconds
     threads = [threading.Thread(target=scrape, args=(base_url, plan, n, deadline, traffic), daemon=True)
                for n in range(plan.scrapers)]
-    threads += [threading.Thread(target=read_lists, args=(base_url, plan, n, deadline, traffic), daemon=True)
-                for n in range(plan.readers)]
+    threads += [threading.Thread(target=read_lists, args=(base_url, plan, n, deadline, traffic, target_ids),
+                                 daemon=True) for n in range(plan.readers)]
     for thread in threads:
         thread.start()
     for thread in threads:  # a request in flight at the deadline finishes, within the client's bounds
@@ -160,6 +166,8 @@ def traffic_figures(traffic: Traffic, plan: LoadPlan) -> dict:
         "other_non_2xx": sum(1 for a in attempts + traffic.reads
                              if a.status is not None and not (a.status < 300 or a.status >= 500)),
         "transport_errors": sum(1 for a in attempts + traffic.reads if a.status is None),
+        # Every answer and lost connection by kind, for reading a failure.
+        "answers": dict(Counter(str(a.status or a.transport_error) for a in attempts + traffic.reads)),
     }
 
 
