@@ -16,6 +16,7 @@ NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
 def ndjson(items: list[dict]) -> bytes:
+    """Profiles as NDJSON, one per line."""
     return b"".join(orjson.dumps(item) + b"\n" for item in items)
 
 
@@ -32,6 +33,7 @@ class HeldUpload:
         self.client_port = self.conn.sock.getsockname()[1]
 
     def send(self, data: bytes) -> None:
+        """Send the next part of the body."""
         self.conn.send(data)
 
     def answer(self) -> tuple[int, dict[str, str], Any] | None:

@@ -23,6 +23,7 @@ class Baseline:
 
     @classmethod
     def measure(cls, conn: psycopg.Connection) -> "Baseline":
+        """Count the rows now."""
         return cls(*conn.execute(
             "SELECT (SELECT count(*) FROM global_usernames), (SELECT count(*) FROM raw_scraped_profiles),"
             " (SELECT count(*) FROM ingest_requests)").fetchone())

@@ -6,7 +6,7 @@ import gzip
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import orjson
@@ -37,6 +37,7 @@ class Outcome:
 
     @property
     def acknowledged(self) -> bool:
+        """The service answered 2xx: the batch is stored (or was, and this is its replay)."""
         return self.body is not None
 
 
@@ -62,16 +63,30 @@ def encode(items: list[dict], kind: str) -> tuple[bytes, dict[str, str]]:
                                                    "Content-Encoding": "gzip"}
 
 
-def timed_get(client: httpx.Client, url: str, **params) -> tuple[Attempt, httpx.Response | None]:
-    """GET `url` and describe the try as an Attempt (None for the response when none came)."""
+def timed(send: Callable[[], httpx.Response]) -> tuple[Attempt, httpx.Response | None]:
+    """Make one request and describe the try as an Attempt (None for the response when none came)."""
     started = time.monotonic()
     try:
-        response = client.get(url, params=params)
+        response = send()
     except httpx.TransportError as exc:
         return Attempt(None, time.monotonic() - started, transport_error=type(exc).__name__), None
-    error = response.json().get("error", {}) if response.status_code >= 300 else {}
-    return Attempt(response.status_code, time.monotonic() - started, error.get("code"),
+    return Attempt(response.status_code, time.monotonic() - started, _error_code(response),
                    response.headers.get("Retry-After")), response
+
+
+def timed_get(client: httpx.Client, url: str, **params) -> tuple[Attempt, httpx.Response | None]:
+    """GET `url` as one timed try."""
+    return timed(lambda: client.get(url, params=params))
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """The `error.code` of a JSON error answer; None for a success or a body that is not our JSON."""
+    if response.status_code < 300:
+        return None
+    try:
+        return response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class Scraper:
@@ -96,30 +111,16 @@ class Scraper:
         deadline = time.monotonic() + self.give_up_after
         all_headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": key, **headers}
         while len(outcome.attempts) < self.max_attempts and time.monotonic() < deadline:
-            attempt, payload = self._try(body, all_headers)
+            attempt, response = timed(lambda: self.http.post(f"{self.base_url}/api/ingest", content=body,
+                                                             headers=all_headers))
             outcome.attempts.append(attempt)
             if attempt.status is not None and attempt.status < 300:
-                outcome.body = payload
+                outcome.body = response.json()
                 break
             if attempt.status is not None and attempt.status not in RETRYABLE and attempt.status < 500:
                 break  # the request itself is wrong: sending it again cannot help
             time.sleep(self._wait(attempt))
         return outcome
-
-    def _try(self, body: bytes, headers: dict[str, str]) -> tuple[Attempt, dict | None]:
-        started = time.monotonic()
-        try:
-            response = self.http.post(f"{self.base_url}/api/ingest", content=body, headers=headers)
-        except httpx.TransportError as exc:
-            return Attempt(None, time.monotonic() - started, transport_error=type(exc).__name__), None
-        elapsed = time.monotonic() - started
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        error = payload.get("error", {}) if isinstance(payload, dict) else {}
-        return Attempt(response.status_code, elapsed, error.get("code"),
-                       response.headers.get("Retry-After")), payload
 
     def _wait(self, attempt: Attempt) -> float:
         if attempt.retry_after and attempt.retry_after.isdigit():
@@ -127,4 +128,5 @@ class Scraper:
         return min(0.2, self.max_wait)
 
     def close(self) -> None:
+        """Close the connection."""
         self.http.close()

@@ -62,10 +62,12 @@ class OwnPostgres:
         postmaster.wait(timeout=60)
 
     def start(self) -> None:
-        self.handle.ensure_postgres_running()  # pg_ctl start -w, same data folder and socket
+        """Start it again on the same data folder and socket."""
+        self.handle.ensure_postgres_running()  # pg_ctl start -w
 
     def close(self) -> None:
-        self.handle.cleanup()  # stops it: this process holds its only handle
+        """Stop it for good: this process holds its only handle."""
+        self.handle.cleanup()
 
 
 @pytest.fixture
@@ -101,6 +103,7 @@ class Traffic:
 
 
 def scrape(url: str, number: int, traffic: Traffic) -> None:
+    """One scraper: 300-profile batches, each retried with its key until acknowledged, until told to stop."""
     rng = random.Random(number)
     scraper = Scraper(url, timeout=CLIENT_TIMEOUT, give_up_after=90, max_wait=1)
     try:
@@ -114,6 +117,7 @@ def scrape(url: str, number: int, traffic: Traffic) -> None:
 
 
 def read_targets(url: str, traffic: Traffic) -> None:
+    """One reader: GET /api/targets (a database read each time) until told to stop."""
     with httpx.Client(timeout=CLIENT_TIMEOUT, headers={"Authorization": f"Bearer {DISTRIBUTE_KEY}"}) as client:
         for _ in range(100_000):
             if traffic.stop.is_set():
@@ -123,6 +127,7 @@ def read_targets(url: str, traffic: Traffic) -> None:
 
 
 def readyz(server: GunicornServer) -> httpx.Response:
+    """GET /readyz."""
     return httpx.get(f"{server.url}/readyz", timeout=CLIENT_TIMEOUT)
 
 

@@ -37,16 +37,19 @@ def kill_worker_serving(server: GunicornServer, client_port: int) -> int:
 
 
 def session_ended(db: psycopg.Connection, pid: int) -> bool:
+    """The database session `pid` is gone (its transaction rolled back)."""
     return count(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid) == 0
 
 
 def assert_nothing_stayed(db: psycopg.Connection) -> None:
+    """No raw row, pool row or ingest record of the killed request."""
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 0
     assert count(db, "SELECT count(*) FROM global_usernames") == 0
     assert count(db, "SELECT count(*) FROM ingest_requests") == 0
 
 
 def assert_retry_lands_once(server: GunicornServer, db: psycopg.Connection, body: bytes, key: str) -> None:
+    """Retry the batch with its key twice: it is written by the first retry and replayed by the second."""
     scraper = Scraper(server.url, give_up_after=60)
     try:
         retry = scraper.post(body, NDJSON, key)
