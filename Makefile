@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test init-db clean bench config-docs fuzz security
+.PHONY: install run test init-db clean bench config-docs fuzz security reliability
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,9 @@ fuzz: install
 security: install
 	$(BIN)/pytest -q -p no:logging tests/test_bad_requests.py tests/test_bad_records.py \
 		tests/test_tampered_cursors.py tests/test_security.py tests/test_error_leaks.py tests/test_limits.py
+## The full reliability run (docs/reliability.md): 100 scrapers and 20 list readers for 60 s against
+## Gunicorn, a 40 s database outage, then the other fault tests. `make test` runs short forms of all.
+reliability: install
+	$(BIN)/python -m tests.load --seconds 60 --scrapers 100 --readers 20
+	OUTAGE_SECONDS=40 $(BIN)/pytest -q -rP tests/test_fault_database_down.py
+	$(BIN)/pytest -q tests/test_fault_worker_killed.py tests/test_fault_slow_database.py tests/test_fault_two_instances.py

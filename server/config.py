@@ -167,6 +167,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_PAGE_SIZE", _int(1, 100_000), "1000", "largest ?limit= of a list page (the default page is 100)"),
     Setting("MAX_STATUS_UPDATES", _int(1, 1_000_000), "50000",
             "status updates accepted per request (bodies of these routes stop at 16 MiB)"),
+    # Reliability
+    Setting("DB_RECONNECT_TIMEOUT", _int(1, 3600), "10",
+            "seconds the pool retries a lost database connection (pauses doubling from 1 s) before it"
+            " starts again from a short pause; bounds how long the app stays unready after an outage"),
 )
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -52,6 +52,14 @@ def assigned(conn: psycopg.Connection, day: str | None = None) -> dict[int, list
     return result
 
 
+def assert_no_profile_twice(conn: psycopg.Connection) -> None:
+    """No profile has two assignments, and every profile marked used has exactly one."""
+    assignments, distinct, used = conn.execute(
+        "SELECT count(*), count(DISTINCT profile_id), (SELECT count(*) FROM global_usernames WHERE used)"
+        " FROM distribution_assignments").fetchone()
+    assert assignments == distinct == used, (assignments, distinct, used)
+
+
 class DistributionApi:
     """The distribution endpoints, called with a key holding the `distribute` scope."""
 

@@ -77,7 +77,9 @@ class GunicornServer:
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:  # a worker stuck in a request: kill it too, or it outlives the test
+            for worker in psutil.Process(self.process.pid).children():
+                worker.kill()
             self.process.kill()
             self.process.wait()
 

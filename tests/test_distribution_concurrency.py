@@ -17,7 +17,7 @@ from server.config import load_settings
 from server.storage.postgres import PostgresStore
 
 from .conftest import count, make_config
-from .distribution_helpers import add_pool, add_targets
+from .distribution_helpers import add_pool, add_targets, assert_no_profile_twice
 
 TARGETS, QUOTA = 72, 200
 DAILY = TARGETS * QUOTA
@@ -62,13 +62,6 @@ def _arrange(db) -> None:
     add_targets(db, [QUOTA] * TARGETS)
 
 
-def _assert_no_profile_twice(db) -> None:
-    assert count(db, "SELECT count(*) FROM distribution_assignments") == \
-        count(db, "SELECT count(DISTINCT profile_id) FROM distribution_assignments")
-    assert count(db, "SELECT count(*) FROM global_usernames WHERE used") == \
-        count(db, "SELECT count(*) FROM distribution_assignments")
-
-
 @pytest.mark.parametrize("kind", ["threads", "processes"])
 def test_two_runs_of_the_same_day_assign_it_once(db, database_url, kind):
     _arrange(db)
@@ -77,7 +70,7 @@ def test_two_runs_of_the_same_day_assign_it_once(db, database_url, kind):
     assert sorted(o[3] for o in outcomes) == [False, True]
     assert all(o[2] == DAILY for o in outcomes)
     assert count(db, "SELECT count(*) FROM distribution_assignments") == DAILY
-    _assert_no_profile_twice(db)
+    assert_no_profile_twice(db)
 
 
 @pytest.mark.parametrize("kind", ["threads", "processes"])
@@ -89,4 +82,4 @@ def test_two_days_run_at_once_share_the_pool_without_overlap(db, database_url, k
     assert max(o[1] for o in outcomes) <= DAILY
     assert count(db, "SELECT count(*) FROM distribution_assignments") == POOL
     assert count(db, "SELECT count(*) FROM global_usernames WHERE NOT used") == 0
-    _assert_no_profile_twice(db)
+    assert_no_profile_twice(db)

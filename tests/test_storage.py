@@ -96,3 +96,34 @@ def test_an_up_to_date_schema_is_not_applied_again(database_url, db):
     db.execute("UPDATE schema_version SET version = 'old'")
     assert ensure_schema(database_url) is True
     assert db.execute("SELECT version FROM schema_version").fetchone() == (schema_version(),)
+
+
+def test_a_writer_failing_before_its_first_chunk_fails_the_request_instead_of_hanging_it(database_url, db):
+    """The writer's first statement (making the stage table) fails, as it does when the database shuts
+    down at that moment; here because the table exists. The request must get the error, not wait."""
+    from server.config import load_settings
+    from server.storage.postgres import PostgresStore
+
+    store = PostgresStore(database_url, load_settings(make_config(database_url)))
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            with store.begin_ingest("key-id", None) as txn:
+                txn.conn.execute("CREATE TEMP TABLE ingest_stage (taken integer) ON COMMIT DROP")
+                for position in range(5):  # more chunks than the writer's queue holds
+                    txn.write_chunk([StagedProfile(position, f"p{position}", "u", None, None, None, "{}", True)])
+                txn.finish()
+        except Exception as exc:  # noqa: BLE001 (checked below)
+            errors.append(exc)
+
+    request = threading.Thread(target=ingest, daemon=True)
+    request.start()
+    request.join(timeout=30)
+    try:
+        assert not request.is_alive(), "the request waits for ever on a writer thread that died"
+        assert [type(e) for e in errors] == [psycopg.errors.DuplicateTable]
+    finally:
+        if not request.is_alive():
+            store.close()
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 0

@@ -59,13 +59,18 @@ class ChunkWriter:
             raise self._error
 
     def _run(self) -> None:
-        self.conn.execute(STAGE_TABLE)
+        # Every failure, the stage table's included, goes to the request thread; after one the queue
+        # is still drained, so put() never blocks for ever on a writer that stopped writing.
+        self._step(self.conn.execute, STAGE_TABLE)
         while (rows := self._queue.get()) is not _DONE:
-            if self._error is None:  # after a failure keep draining so put() never blocks forever
-                try:
-                    self._copy(rows)
-                except BaseException as exc:  # noqa: BLE001 (handed to the request thread)
-                    self._error = exc
+            self._step(self._copy, rows)
+
+    def _step(self, action, argument) -> None:
+        if self._error is None:
+            try:
+                action(argument)
+            except BaseException as exc:  # noqa: BLE001 (handed to the request thread)
+                self._error = exc
 
     def _copy(self, rows: Sequence[StagedProfile]) -> None:
         ingest_id = self.ingest_id

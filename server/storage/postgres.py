@@ -133,6 +133,9 @@ class PostgresStore(PostgresDistribution):
             conninfo, min_size=config["DB_POOL_MIN"], max_size=config["DB_POOL_MAX"],
             timeout=config["DB_POOL_TIMEOUT"], configure=configure,
             check=ConnectionPool.check_connection,  # drop connections a database restart broke
+            # Reconnection pauses double (1, 2, 4 ... s) until this bound, then start short again:
+            # with psycopg_pool's 300 s default the pool could sleep for minutes after the database is back.
+            reconnect_timeout=config["DB_RECONNECT_TIMEOUT"],
             kwargs=connect_kwargs, open=False, name="server")
         self.pool.open(wait=False)
 
