@@ -55,7 +55,7 @@ def db(database_url) -> Iterable[psycopg.Connection]:
         tables = [r[0] for r in conn.execute(
             "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
         if tables:
-            conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         yield conn
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from server import create_app
 from server.storage import embedded
 
@@ -21,3 +23,17 @@ def test_embedded_backend_serves_from_the_running_server(database_url):
 
 def test_running_url_is_none_where_no_server_runs(tmp_path):
     assert embedded.running_url(tmp_path) is None
+
+
+def test_owners_that_died_without_unregistering_are_forgotten(database_url):
+    import json
+    import subprocess
+    import sys
+
+    handles = embedded.pgdata_path(DATA_DIR) / ".handle_pids.json"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that ran and is gone, as an owner killed by SIGKILL leaves behind
+    handles.write_text(json.dumps(json.loads(handles.read_text()) + [gone.pid]))
+    embedded.ensure_running(DATA_DIR, stop_at_exit=True)
+    owners = json.loads(handles.read_text())
+    assert gone.pid not in owners and os.getpid() in owners

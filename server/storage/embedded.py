@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -43,6 +44,33 @@ def running_url(data_dir: str | os.PathLike, database: str | None = None) -> str
     return info.get_uri(database=database)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_owners(pgserver, pgdata: Path) -> None:
+    """Drop owners that died without unregistering (SIGKILL, a crash) from pgserver's list.
+
+    pgserver stops the server when its last registered owner exits; a killed owner stays listed
+    for ever, and then no later owner would ever stop the server it started.
+    """
+    handles = pgdata / ".handle_pids.json"
+    with pgserver.postgres_server.PostgresServer._lock:  # the lock pgserver itself takes
+        if not handles.exists():
+            return
+        pids = json.loads(handles.read_text() or "[]")
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            logger.info("forgetting %d embedded-server owners that no longer run", len(pids) - len(alive))
+            handles.write_text(json.dumps(alive))
+
+
 def ensure_running(data_dir: str | os.PathLike, *, stop_at_exit: bool = False,
                    database: str | None = None) -> str:
     """Start the embedded server unless it runs already; return its URL.
@@ -56,6 +84,8 @@ def ensure_running(data_dir: str | os.PathLike, *, stop_at_exit: bool = False,
     pgdata = pgdata_path(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     pgserver = _import_pgserver(pgdata.parent)
+    if stop_at_exit:
+        _forget_dead_owners(pgserver, pgdata)
     logger.info("starting embedded PostgreSQL in %s", pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
     _handles[pgdata] = server
