@@ -31,7 +31,7 @@ COMMIT;
 def reset(url: str, data: Dataset) -> None:
     """Empty the tables and put the job's pre-seeded ids in the pool, as before every contender."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE raw_scraped_profiles, global_usernames, ingest_requests")
+        conn.execute("TRUNCATE raw_scraped_profiles, global_usernames, ingest_requests CASCADE")
         with conn.cursor().copy("COPY global_usernames (id, username) FROM STDIN") as copy:
             for profile_id in data.preseeded_ids:
                 copy.write_row((profile_id, "seeded"))
