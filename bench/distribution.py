@@ -142,7 +142,7 @@ def _page_paths(port: int, day: str, limit: int) -> list[str]:
 def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> list[dict]:
     """List reads of a day's 14,400 assignments through Gunicorn: cold (cache just invalidated) and hot."""
     headers = {"Authorization": f"Bearer {BENCH_KEY}", "Content-Type": "application/json"}
-    with gunicorn(url, f"{BENCH_KEY}:distribute", RATELIMIT_ENABLED="false") as (port, _):
+    with gunicorn(url, f"{BENCH_KEY}:distribute") as (port, _):
         status, body = request(port, "POST", "/api/distribution/run", b'{"date": "2026-04-01"}', headers)
         if status != 200:
             raise RuntimeError(f"run answered {status}: {body[:200]!r}")
