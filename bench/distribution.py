@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from datetime import date, timedelta
 from statistics import median, quantiles
@@ -12,6 +10,7 @@ from typing import Callable
 import orjson
 import psycopg
 
+from .aioclient import get_many
 from .serve import gunicorn, request
 
 BENCH_KEY = "bench-key-000001"
@@ -83,45 +82,9 @@ def run_claim(url: str, runs: int) -> list[dict]:
 
 def _read_all(port: int, paths: list[str], clients: int, rounds: int,
               per_client_rate: float | None = None) -> tuple[list[float], float]:
-    """`clients` threads reading every path `rounds` times; (latencies in s, wall seconds).
-
-    Without a rate each client sends its next request as soon as the last one is answered (a
-    closed loop: it measures capacity, and latency is then mostly queueing). With a rate each
-    client keeps to a schedule of that many requests per second (latency at a given load).
-    """
-    work: queue.Queue[str] = queue.Queue()
-    for _ in range(rounds):
-        for path in paths:
-            work.put(path)
-    latencies: list[float] = []
-    failures: list[int] = []
-    headers = {"Authorization": f"Bearer {BENCH_KEY}"}
-
-    def client() -> None:
-        next_at = time.perf_counter()
-        while True:
-            try:
-                path = work.get_nowait()
-            except queue.Empty:
-                return
-            if per_client_rate:
-                next_at += 1 / per_client_rate
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-            started = time.perf_counter()
-            status, _ = request(port, "GET", path, headers=headers, timeout=30)
-            latencies.append(time.perf_counter() - started)
-            if status != 200:
-                failures.append(status)
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise RuntimeError(f"{len(failures)} list reads failed, e.g. {failures[0]}")
-    return latencies, time.perf_counter() - started
+    """Every path `rounds` times over `clients` connections; (latencies in s, wall seconds)."""
+    return get_many(port, paths * rounds, clients, {"Authorization": f"Bearer {BENCH_KEY}"},
+                    per_client_rate)
 
 
 def _page_paths(port: int, day: str, limit: int) -> list[str]:

@@ -52,9 +52,10 @@ def daily_list(day: str):
 
     def load() -> dict[str, Any]:
         store = get_store()
-        if target is not None and store.get_target(target) is None:
-            raise NotFound(f"no target with id {target}", code="target_not_found")
         rows = store.list_assignments(day, target, (after[0], after[1]), limit + 1)
+        # Only an empty page can belong to an unknown target: look it up then, not on every page.
+        if not rows and target is not None and store.get_target(target) is None:
+            raise NotFound(f"no target with id {target}", code="target_not_found")
         return {"date": day.isoformat(), "target": target,
                 "items": [{field: row[field] for field in ITEM_FIELDS} for row in rows[:limit]],
                 "next_cursor": next_cursor(scope, rows, limit,

@@ -59,7 +59,7 @@ def test_each_list_page_is_one_rpc_and_the_pages_walk_past_1000_rows(api, fake, 
                                                   "p_limit": 1001})
 
 
-def test_a_targets_list_checks_the_target_then_pages_by_assignment_id(api, fake, db):
+def test_a_targets_list_pages_by_assignment_id_and_checks_the_target_only_when_empty(api, fake, db):
     add_pool(db, 1100)
     first, second = add_targets(db, [50, 1050])
     api.run(DAY)
@@ -67,13 +67,18 @@ def test_a_targets_list_checks_the_target_then_pages_by_assignment_id(api, fake,
     pages = api.pages(DAY, target=second, limit=1000)
     assert [len(page["items"]) for page in pages] == [1000, 50]
     requests = fake.requests[before:]
-    assert [r.url.path.removeprefix(REST) for r in requests] == ["distribution_targets",
-                                                                 "rpc/distribution_list"] * 2
-    assert requests[0].url.params["id"] == f"eq.{second}"
+    assert [r.url.path.removeprefix(REST) for r in requests] == ["rpc/distribution_list"] * 2
     thousandth = db.execute("SELECT id FROM distribution_assignments WHERE target_id = %s"
                             " ORDER BY id OFFSET 999 LIMIT 1", [second]).fetchone()[0]
-    assert body(requests[3]) == {"p_date": DAY, "p_target": second, "p_after_target": second,
+    assert body(requests[1]) == {"p_date": DAY, "p_target": second, "p_after_target": second,
                                  "p_after_id": thousandth, "p_limit": 1001}
+    before = len(fake.requests)
+    unknown = api.get(f"/api/distribution/{DAY}", target=first + second + 1000, limit=10)
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "target_not_found"
+    requests = fake.requests[before:]
+    assert [r.url.path.removeprefix(REST) for r in requests] == ["rpc/distribution_list",
+                                                                 "distribution_targets"]
+    assert requests[1].url.params["id"] == f"eq.{first + second + 1000}"  # looked up only now
 
 
 def test_status_updates_are_one_rpc_with_two_parallel_arrays(api, fake, db):
