@@ -35,7 +35,7 @@ clean:
 
 ## Benchmarks against peers in the same run (see bench/README.md); QUICK=1 for a short run.
 bench: install
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -c "import sqlalchemy" 2>/dev/null || $(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 ## Schemathesis against every route (FUZZ_EXAMPLES per operation, default 100); the suite runs 15.
