@@ -20,20 +20,9 @@ import psycopg
 
 from server import create_app, tasks
 from server.storage import embedded
-from server.storage.migrate import apply_schema
 
 DATABASE = "bench_distribution"
 API_KEY = "bench-key-000001"
-
-
-def _database(data_dir: str) -> str:
-    admin_url = embedded.ensure_running(data_dir)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    url = embedded.ensure_running(data_dir, database=DATABASE)
-    apply_schema(url)
-    return url
 
 
 def _populate(url: str, pool: int, targets: int, quota: int) -> None:
@@ -73,7 +62,7 @@ def main() -> None:
     parser.add_argument("--quota", type=int, default=200)
     parser.add_argument("--data-dir", default=".data")
     args = parser.parse_args()
-    url = _database(args.data_dir)
+    url = embedded.fresh_database(args.data_dir, DATABASE)
     _populate(url, args.pool, args.targets, args.quota)
     day = date(2026, 3, 2)
     with tempfile.TemporaryDirectory() as cache_dir:

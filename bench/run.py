@@ -7,10 +7,8 @@ import datetime
 import json
 from pathlib import Path
 
-import psycopg
 
 from server.storage import embedded
-from server.storage.migrate import apply_schema
 
 from .distribution import populate, run_claim, run_lists
 from .ingest import run_ingest, run_rss
@@ -21,13 +19,7 @@ BENCH_DB = "scraper_bench"
 
 def bench_database() -> str:
     """A fresh benchmark database on the embedded PostgreSQL, schema applied."""
-    admin = embedded.ensure_running(ROOT / ".data", stop_at_exit=True)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = embedded.ensure_running(ROOT / ".data", database=BENCH_DB)
-    apply_schema(url)
-    return url
+    return embedded.fresh_database(ROOT / ".data", BENCH_DB)
 
 
 def psql_binary() -> Path:

@@ -100,10 +100,7 @@ def ingest_file(path: Path, file_format: str | None, source: str | None, rows_pe
                 source = json_document_source(stream)
     except FileFormatError as exc:
         raise click.ClickException(str(exc)) from None
-    limits = IngestLimits(chunk_size=config["BATCH_CHUNK_SIZE"],
-                          max_profiles=min(rows_per_transaction, config["MAX_PROFILES_PER_REQUEST"]),
-                          max_profile_bytes=config["MAX_PROFILE_BYTES"],
-                          max_errors_listed=config["MAX_ERRORS_LISTED"])
+    limits = IngestLimits.from_config(config, max_profiles=rows_per_transaction)
     counter, stream = open_source(path)
     progress = Progress(path.stat().st_size)
 

@@ -16,7 +16,6 @@ import pytest
 from server import create_app
 from server.logs import JsonFormatter, RequestIdFilter
 from server.storage import embedded
-from server.storage.migrate import apply_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / ".data"
@@ -32,14 +31,7 @@ API_KEYS = (f"{INGEST_KEY}:ingest,{DISTRIBUTE_KEY}:distribute,{ADMIN_KEY}:admin,
 
 def fresh_database(name: str, *, schema: bool = True) -> str:
     """Create database `name` anew on the embedded server (schema applied unless told not to)."""
-    admin_url = embedded.ensure_running(DATA_DIR, stop_at_exit=True)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = embedded.ensure_running(DATA_DIR, database=name)
-    if schema:
-        apply_schema(url)
-    return url
+    return embedded.fresh_database(DATA_DIR, name, schema=schema)
 
 
 @pytest.fixture(scope="session")

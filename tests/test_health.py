@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from server import create_app
 
-from .conftest import make_config
+from .conftest import fresh_database, make_config
 
 EMPTY_DB = "scraper_test_empty"
 
@@ -26,10 +25,7 @@ def test_readyz_reports_ready_with_the_backend(client):
 @pytest.fixture
 def empty_database_url(database_url):
     """A database on the same server without our schema."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {EMPTY_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {EMPTY_DB}")
-    yield psycopg.conninfo.make_conninfo(database_url, dbname=EMPTY_DB)
+    yield fresh_database(EMPTY_DB, schema=False)
 
 
 def readyz(database_url: str, **overrides):

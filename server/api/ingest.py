@@ -17,14 +17,6 @@ bp = Blueprint("ingest", __name__)
 MAX_IDEMPOTENCY_KEY = 255
 
 
-def _limits() -> IngestLimits:
-    config = current_app.config
-    return IngestLimits(chunk_size=config["BATCH_CHUNK_SIZE"],
-                        max_profiles=config["MAX_PROFILES_PER_REQUEST"],
-                        max_profile_bytes=config["MAX_PROFILE_BYTES"],
-                        max_errors_listed=config["MAX_ERRORS_LISTED"])
-
-
 def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -63,7 +55,7 @@ def ingest():
             response = jsonify(txn.previous.response)
             response.headers["Idempotent-Replayed"] = "true"
             return response
-        result = process(records, txn, _limits(), source, expected)
+        result = process(records, txn, IngestLimits.from_config(config), source, expected)
         txn.record(body.hexdigest(), result)
     record_ingest(result)
     return jsonify(result)

@@ -90,3 +90,22 @@ def ensure_running(data_dir: str | os.PathLike, *, stop_at_exit: bool = False,
     server = pgserver.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
     _handles[pgdata] = server
     return server.get_uri(database=database)
+
+
+def fresh_database(data_dir: str | os.PathLike, name: str, *, schema: bool = True) -> str:
+    """Create database `name` anew on the embedded server (tests, benchmarks); return its URL.
+
+    This process becomes an owner of the server, so it stops at exit unless another owner remains.
+    """
+    import psycopg  # noqa: PLC0415 (only tests and benchmarks make databases)
+
+    from .migrate import apply_schema  # noqa: PLC0415
+
+    admin_url = ensure_running(data_dir, stop_at_exit=True)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ensure_running(data_dir, database=name)
+    if schema:
+        apply_schema(url)
+    return url

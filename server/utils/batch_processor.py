@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ..errors import PayloadTooLarge, Unprocessable
 from ..storage import IngestTransaction, StagedProfile
@@ -22,6 +22,15 @@ class IngestLimits:
     max_profiles: int = 500_000
     max_profile_bytes: int = 65536
     max_errors_listed: int = 100
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], max_profiles: int | None = None) -> "IngestLimits":
+        """The limits the settings give; `max_profiles` may only lower MAX_PROFILES_PER_REQUEST."""
+        cap = config["MAX_PROFILES_PER_REQUEST"]
+        return cls(chunk_size=config["BATCH_CHUNK_SIZE"],
+                   max_profiles=cap if max_profiles is None else min(max_profiles, cap),
+                   max_profile_bytes=config["MAX_PROFILE_BYTES"],
+                   max_errors_listed=config["MAX_ERRORS_LISTED"])
 
 
 @dataclass
