@@ -6,8 +6,9 @@
 CREATE INDEX IF NOT EXISTS idx_global_usernames_unused
     ON global_usernames (first_seen_at, id) WHERE NOT used;
 
--- Look-ups by username (support, de-duplication across platforms).
-CREATE INDEX IF NOT EXISTS idx_global_usernames_username ON global_usernames (username);
+-- No query looks profiles up by username, and every pool insert and every claimed row paid for
+-- an index on it (a random-order b-tree insert each): earlier versions created one.
+DROP INDEX IF EXISTS idx_global_usernames_username;
 
 -- Pool statistics and clean-up by the time a profile was handed out.
 CREATE INDEX IF NOT EXISTS idx_global_usernames_used_at

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import orjson
 import pytest
 
@@ -54,13 +56,35 @@ def test_rejections(profile, field, reason):
     ({"id": "1", "username": "Ünïcødé_名前"}, ("1", "ünïcødé_名前", None, None, None)),
     ({"id": "1", "username": "a", "source": "tiktok"}, ("1", "a", None, "tiktok", None)),
     ({"id": "1", "username": "a", "scraped_at": "2026-01-02T03:04:05Z"},
-     ("1", "a", None, None, "2026-01-02T03:04:05+00:00")),
+     ("1", "a", None, None, "2026-01-02T03:04:05Z")),
     ({"id": "1", "username": "a", "scraped_at": "2026-01-02T20:16:05+17:12"},  # PostgreSQL's limit is 15:59
      ("1", "a", None, None, "2026-01-02T03:04:05+00:00")),
     ({"id": 10**30, "username": "a"}, ("1" + "0" * 30, "a", None, None, None)),
 ], ids=["int-id", "trim", "unicode", "source", "timestamp", "offset-past-15h", "big-int"])
 def test_normalisation(profile, expected):
     assert check(profile)[:5] == expected
+
+
+STAMPS = ["2026-01-02T03:04:05Z", "2026-01-02 03:04:05", " 2026-01-02T03:04:05.5-00:00 ",
+          "2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:05.1234567Z", "2026-01-02T04:34:05+01:30",
+          "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999+00:00", "20260102T030405Z"]
+
+
+def test_timestamps_land_as_the_instant_they_name(ingest, db):
+    # UTC stamps pass through as sent and PostgreSQL reads them; others are re-written in UTC first.
+    profiles = [{"id": str(n), "username": "a", "scraped_at": stamp} for n, stamp in enumerate(STAMPS)]
+    assert ingest.json(profiles).get_json()["inserted_raw"] == len(STAMPS)
+    stored = dict(db.execute("SELECT position, scraped_at FROM raw_scraped_profiles").fetchall())
+    for n, stamp in enumerate(STAMPS):
+        moment = datetime.fromisoformat(stamp.strip())
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        assert stored[n] == moment, stamp
+
+
+@pytest.mark.parametrize("stamp", ["2026-02-30T00:00:00Z", "2026-01-02T24:00:00Z", "2026-01-02T03:04:60Z"])
+def test_utc_timestamps_off_the_calendar_are_rejected(stamp):
+    with pytest.raises(Rejected, match="ISO 8601"):
+        check({"id": "1", "username": "a", "scraped_at": stamp})
 
 
 def test_request_source_is_the_default():

@@ -16,6 +16,8 @@ MAX_FULL_NAME_LENGTH = 256
 MAX_SOURCE_LENGTH = 64
 _USERNAME = re.compile(r"[\w.\-]+")  # \w is Unicode-aware: letters and digits of any script, and _
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# YYYY-MM-DDTHH:MM:SS[.ffffff] in UTC or without a zone, the shape nearly every scraper sends.
+_UTC_TIMESTAMP = re.compile(r" *(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(Z|[+-]00:00)?) *", re.ASCII)
 
 
 class Rejected(ValueError):
@@ -31,6 +33,8 @@ def clean_text(value: str) -> str:
     """Drop NUL characters and replace lone surrogates with U+FFFD (PostgreSQL accepts neither)."""
     if "\x00" in value:
         value = value.replace("\x00", "")
+    if value.isascii():  # O(1) in CPython, and ASCII holds no surrogates: skip the regex scan
+        return value
     return _SURROGATES.sub("\ufffd", value)
 
 
@@ -129,6 +133,13 @@ def normalise_timestamp(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise Rejected("scraped_at", "must be an ISO 8601 string")
+    utc = _UTC_TIMESTAMP.fullmatch(value)
+    if utc is not None:  # the common shape, which PostgreSQL reads as it is: skip the re-formatting
+        try:
+            datetime.fromisoformat(utc[1])  # the calendar check: no 30 February, no hour 24
+        except ValueError:
+            raise Rejected("scraped_at", "is not an ISO 8601 timestamp") from None
+        return utc[1] if utc[2] else utc[1] + "Z"
     if not value.isprintable():  # CPython's parser stops at a NUL and would read "…01\x00junk" as valid
         raise Rejected("scraped_at", "contains control characters or invalid Unicode")
     try:
