@@ -6,6 +6,7 @@ master before it forks, with a message naming the variable.
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from server.config import load_settings
@@ -38,6 +39,11 @@ forwarded_allow_ips = settings["FORWARDED_ALLOW_IPS"]
 # The run-time control socket lives at one path per user: two instances on a machine would fight
 # over it, and nothing here uses it.
 control_socket_disable = True
+# A thread parsing an ingest holds the GIL; the others (its COPY writer, short list reads) get it
+# only when the interpreter hands it over, every 5 ms by default. At 1 ms the COPY writer waits
+# less each time its socket is ready (the streamed part of an ingest ran ~10% faster). Workers
+# inherit it through the fork.
+sys.setswitchinterval(0.001)
 # The heartbeat file is touched on every loop; on tmpfs that never waits on a slow disk.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
