@@ -85,41 +85,39 @@ def measure(url: str, data: Dataset, runs: int, action: Callable[[], None]) -> f
     return median(times)
 
 
-def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> list[dict]:
-    """Every contender at every size; rows/s and ratios against the floor and SQLAlchemy."""
-    rows = []
-    with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, _), tempfile.TemporaryDirectory() as tmp:
+def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[dict], list[dict]]:
+    """Every contender at every size: (rows/s and ratios against the floor and SQLAlchemy, peak RSS).
+
+    Each size gets a fresh Gunicorn, and the single-request contenders run first, NDJSON before
+    JSON, so the workers' peak RSS read after each is that body's peak for this size.
+    """
+    rows, rss = [], []
+    with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             data = make_dataset(size)
             csv_path = data.write_stage_csv(Path(tmp) / f"stage-{size}.csv")  # made before the clock runs
-            contenders: dict[str, Callable[[], None]] = {
-                "http JSON, 1 request": lambda: http_json(port, data),
-                "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, data),
-                "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, data),
-                "floor: psql \\copy + SQL": lambda: peers.floor(url, psql, csv_path),
-                "SQLAlchemy executemany": lambda: peers.sqlalchemy_executemany(url, data),
-            }
-            if size <= 50_000:  # slow peers stay at sizes where they take seconds, not minutes
-                contenders["seed 000 shape"] = lambda: peers.seed_shape(url, data)
-            if size <= 5000:
-                contenders["per-row INSERT+SELECT"] = lambda: peers.per_row(url, data)
-            seconds = {name: measure(url, data, runs, action) for name, action in contenders.items()}
+            with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, master):
+                contenders: dict[str, Callable[[], None]] = {
+                    "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, data),
+                    "http JSON, 1 request": lambda: http_json(port, data),
+                    "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, data),
+                    "floor: psql \\copy + SQL": lambda: peers.floor(url, psql, csv_path),
+                    "SQLAlchemy executemany": lambda: peers.sqlalchemy_executemany(url, data),
+                }
+                if size <= 50_000:  # slow peers stay at sizes where they take seconds, not minutes
+                    contenders["seed 000 shape"] = lambda: peers.seed_shape(url, data)
+                if size <= 5000:
+                    contenders["per-row INSERT+SELECT"] = lambda: peers.per_row(url, data)
+                seconds = {}
+                for name, action in contenders.items():
+                    seconds[name] = measure(url, data, runs, action)
+                    if name.endswith("1 request") and size == sizes[-1]:
+                        rss.append({"size": size, "body": name.split(",")[0].removeprefix("http "),
+                                    "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
             floor_s = seconds["floor: psql \\copy + SQL"]
             orm_s = seconds["SQLAlchemy executemany"]
             for name, secs in seconds.items():
                 rows.append({"size": size, "contender": name, "median_s": round(secs, 3),
                              "rows_per_s": round(len(data.valid) / secs),
                              "vs_floor": round(floor_s / secs, 2), "vs_sqlalchemy": round(orm_s / secs, 2)})
-    return rows
-
-
-def run_rss(url: str, size: int) -> list[dict]:
-    """Peak worker RSS during one `size`-profile ingest, JSON and NDJSON, each on a fresh Gunicorn."""
-    data = make_dataset(size)
-    rows = []
-    for name, send in (("JSON", http_json), ("NDJSON+gzip", http_ndjson_gzip)):
-        peers.reset(url, data)
-        with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, master):
-            send(port, data)
-            rows.append({"size": size, "body": name, "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
-    return rows
+    return rows, rss

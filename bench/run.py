@@ -11,7 +11,7 @@ from pathlib import Path
 from server.storage import embedded
 
 from .distribution import populate, run_claim, run_lists
-from .ingest import run_ingest, run_rss
+from .ingest import run_ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "scraper_bench"
@@ -52,10 +52,9 @@ def main() -> None:
     url = bench_database()
     results = {"date": datetime.date.today().isoformat(), "quick": args.quick, "runs": args.runs}
     if args.only != "distribution":
-        results["ingest"] = run_ingest(url, psql_binary(), sizes, args.runs)
+        results["ingest"], results["rss"] = run_ingest(url, psql_binary(), sizes, args.runs)
         print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
                     results["ingest"])
-        results["rss"] = run_rss(url, sizes[-1])
         print_table("Gunicorn worker peak RSS", results["rss"])
     if args.only != "ingest":
         pool = 500_000 if args.quick else 5_000_000

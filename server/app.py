@@ -52,7 +52,7 @@ def configure_cache(config: dict) -> None:
         config.setdefault("CACHE_TYPE", "RedisCache")
         config.setdefault("CACHE_REDIS_URL", config["REDIS_URL"])
     else:
-        config.setdefault("CACHE_TYPE", "FileSystemCache")
+        config.setdefault("CACHE_TYPE", "server.file_cache.PrunedFileCache")
         config.setdefault("CACHE_DIR", os.path.join(config["DATA_DIR"], "cache"))
-        config.setdefault("CACHE_THRESHOLD", 50_000)  # files; the oldest go first beyond it
+        config.setdefault("CACHE_THRESHOLD", 50_000)  # files; those closest to expiring go first beyond it
     config.setdefault("CACHE_KEY_PREFIX", "scraper:")

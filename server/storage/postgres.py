@@ -123,9 +123,10 @@ class PostgresStore(PostgresDistribution):
                 conn.prepare_threshold = None
                 return  # the pooler's role settings bound statement time
             conn.execute("SELECT set_config('statement_timeout', %s, false)", [str(statement_timeout)])
-            conn.commit()
 
-        connect_kwargs: dict[str, Any] = {"connect_timeout": 5}
+        # Every read and write outside an ingest is one statement: in autocommit it needs no BEGIN
+        # and COMMIT round trips. An ingest opens its transaction itself (begin_ingest).
+        connect_kwargs: dict[str, Any] = {"connect_timeout": 5, "autocommit": True}
         cursor_factory = slow_query_cursor(config["SLOW_QUERY_MS"])
         if cursor_factory is not None:
             connect_kwargs["cursor_factory"] = cursor_factory
