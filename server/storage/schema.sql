@@ -339,11 +339,12 @@ BEGIN
             WHERE run_date = p_date AND target_id = p_target AND status <> 'released' AND id > p_after_id
             ORDER BY id LIMIT p_limit) page;
     END IF;
-    SELECT jsonb_agg(jsonb_build_object(
+    -- Built as json and cast once: half the time of building jsonb object by object.
+    SELECT json_agg(json_build_object(
                'assignment_id', a.id, 'profile_id', a.profile_id, 'username', g.username,
                'full_name', g.full_name, 'source', g.source, 'target', a.target_id,
                'status', a.status, 'assigned_at', a.assigned_at, 'status_at', a.status_at)
-           ORDER BY a.target_id, a.id)
+           ORDER BY a.target_id, a.id)::jsonb
     INTO v_items
     FROM distribution_assignments a JOIN global_usernames g ON g.id = a.profile_id
     WHERE a.id = ANY (v_page);
