@@ -42,20 +42,21 @@ class PrunedFileCache(FileSystemCache):
 
     def prune(self) -> None:
         """Remove expired files; past max_files, also those closest to expiring, down to 80% of it."""
-        self._remove_expired(time.time())
-        files = list(self._list_dir())
-        if len(files) <= self.max_files:
-            return
-        expiring = []
-        for path in files:
+        now, live = time.time(), []
+        for path in self._list_dir():  # one pass, reading each file's expiry once
             try:
                 with open(path, "rb") as f:  # cachelib's file layout: 4-byte expiry time, then the value
                     expires = struct.unpack("I", f.read(4))[0]
+                if expires != 0 and expires < now:
+                    os.remove(path)
+                else:
+                    live.append((expires or float("inf"), path))
             except (FileNotFoundError, struct.error):  # another worker pruned it first, or it is half-written
                 continue
-            expiring.append((expires or float("inf"), path))
-        expiring.sort()
-        for _, path in expiring[:len(expiring) - int(self.max_files * 0.8)]:
+        if len(live) <= self.max_files:
+            return
+        live.sort()
+        for _, path in live[:len(live) - int(self.max_files * 0.8)]:
             try:
                 os.remove(path)
             except FileNotFoundError:
