@@ -18,6 +18,8 @@ from .dataset import Dataset, make_dataset
 from .serve import gunicorn, request, worker_peak_rss_mb
 
 BENCH_KEY = "bench-key-000001"
+# The single-request contenders whose worker peak RSS is reported, and the body each sends.
+RSS_BODIES = {"http NDJSON+gzip, 1 request": "NDJSON+gzip", "http JSON, 1 request": "JSON"}
 
 
 def _post(port: int, body: bytes, **headers: str) -> dict:
@@ -111,8 +113,8 @@ def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[
                 seconds = {}
                 for name, action in contenders.items():
                     seconds[name] = measure(url, data, runs, action)
-                    if name.endswith("1 request") and size == sizes[-1]:
-                        rss.append({"size": size, "body": name.split(",")[0].removeprefix("http "),
+                    if name in RSS_BODIES and size == sizes[-1]:
+                        rss.append({"size": size, "body": RSS_BODIES[name],
                                     "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
             floor_s = seconds["floor: psql \\copy + SQL"]
             orm_s = seconds["SQLAlchemy executemany"]

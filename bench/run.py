@@ -7,7 +7,6 @@ import datetime
 import json
 from pathlib import Path
 
-
 from server.storage import embedded
 
 from .distribution import populate, run_claim, run_lists
