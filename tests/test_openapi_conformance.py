@@ -10,8 +10,7 @@ from jsonschema import Draft202012Validator
 from .conftest import ALL_KEY, DISTRIBUTE_KEY, INGEST_KEY, profiles
 from .spec_check import SpecCheck, schema_errors
 
-TODAY = datetime.now(timezone.utc).date()  # the test app's TIMEZONE is UTC
-OLD_DAY = (TODAY - timedelta(days=10)).isoformat()
+OLD_DAY = (datetime.now(timezone.utc).date() - timedelta(days=10)).isoformat()
 DAY = {"day": "2026-03-02"}
 
 
@@ -78,8 +77,10 @@ def test_every_operation_answers_as_described(api):
 
     released = api.call("post", "/api/distribution/release", json={"older_than_days": 7}).get_json()
     assert (released["released"], released["dates"]) == (4, [OLD_DAY])
+    # Read at the call, not at import: a run collected before midnight and run after it failed here.
+    expected_day = datetime.now(timezone.utc).date().isoformat()  # the test app's TIMEZONE is UTC
     today = api.call("post", "/api/distribution/run").get_json()  # no body: today
-    assert (today["date"], today["claimed"]) == (TODAY.isoformat(), 5)
+    assert (today["date"], today["claimed"]) == (expected_day, 5)
     old_stats = api.call("get", "/api/stats", query_string={"date": OLD_DAY, "days": 2}).get_json()
     assert old_stats["distribution"]["by_status"] == {"sent": 1, "released": 4}
     stats = api.call("get", "/api/stats").get_json()  # today, and a week of ingest
