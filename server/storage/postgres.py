@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import select
 import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
@@ -43,6 +44,19 @@ INSERT INTO ingest_requests (id, api_key_id, idempotency_key, body_sha256, recei
 VALUES (%(id)s, %(api_key_id)s, %(key)s, %(sha)s, %(received)s, %(inserted_raw)s,
     %(added_to_global)s, %(rejected)s, %(response)s)
 """
+
+
+def check_idle_connection(conn: psycopg.Connection) -> None:
+    """Raise if a pooled connection is dead; a round trip only when the server has sent something.
+
+    An idle connection receives nothing unless the server is closing it (restart, shutdown,
+    terminate, idle timeout), so a socket with nothing to read is alive: the check costs a poll
+    instead of a round trip on every request. Anything readable gets psycopg's full check.
+    """
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
 
 
 def idempotency_lock_id(api_key_id: str, key: str) -> int:
@@ -133,7 +147,7 @@ class PostgresStore(PostgresDistribution):
         self.pool = ConnectionPool(
             conninfo, min_size=config["DB_POOL_MIN"], max_size=config["DB_POOL_MAX"],
             timeout=config["DB_POOL_TIMEOUT"], configure=configure,
-            check=ConnectionPool.check_connection,  # drop connections a database restart broke
+            check=check_idle_connection,  # drop connections a database restart broke
             # Reconnection pauses double (1, 2, 4 ... s) until this bound, then start short again:
             # with psycopg_pool's 300 s default the pool could sleep for minutes after the database is back.
             reconnect_timeout=config["DB_RECONNECT_TIMEOUT"],
