@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Mapping, Sequence
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -80,8 +81,10 @@ class PostgresDistribution:
     def list_assignments(self, day: date, target_id: int | None, after: tuple[int, int],
                          limit: int) -> list[dict[str, Any]]:
         """distribution_list: one page of a date's assignments after a keyset position."""
-        return self._call("SELECT distribution_list(%s, %s, %s, %s, %s)",
-                          [day, target_id, after[0], after[1], limit])
+        # As text, parsed by orjson: several times faster than psycopg's json loader (the stdlib's),
+        # and a page holds no integers past 64 bits (its ids are bigint).
+        return orjson.loads(self._call("SELECT distribution_list(%s, %s, %s, %s, %s)::text",
+                                       [day, target_id, after[0], after[1], limit]))
 
     def update_statuses(self, updates: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """distribution_set_status: every update in one statement."""
