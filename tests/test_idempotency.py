@@ -27,6 +27,16 @@ def test_retry_with_the_same_key_replays_and_writes_nothing(ingest, db):
     assert count(db, "SELECT count(*) FROM ingest_requests") == 1
 
 
+def test_a_replay_is_the_first_answer_byte_for_byte(ingest):
+    """The stored reply is jsonb, which reorders keys; a retry must still read exactly like the first answer."""
+    batch = profiles(3) + [{"id": "no-username"}]  # one rejected, so the answer lists an error
+    first = ingest.json(batch, **{"Idempotency-Key": "order-1"})
+    retry = ingest.json(batch, **{"Idempotency-Key": "order-1"})
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert first.get_json()["errors"], "the answer should list the rejected profile"
+    assert retry.data == first.data
+
+
 def test_streamed_gzip_ndjson_retry_replays(ingest, db):
     first = ingest.ndjson(profiles(30), gzip_body=True, **{"Idempotency-Key": "nd-1"}).get_json()
     again = ingest.ndjson(profiles(30), gzip_body=True, **{"Idempotency-Key": "nd-1"})

@@ -9,7 +9,7 @@ from ..errors import BadRequest, Unprocessable
 from ..metrics import record_ingest
 from ..ratelimit import limit_group
 from ..storage import get_store
-from ..utils.batch_processor import IngestLimits, process
+from ..utils.batch_processor import IngestLimits, in_reply_order, process
 from ..utils.request_body import HashingReader, body_kind, body_chunks, ndjson_records, parse_json_document
 
 bp = Blueprint("ingest", __name__)
@@ -52,7 +52,7 @@ def ingest():
             if body.hexdigest() != txn.previous.body_sha256:
                 raise Unprocessable("this Idempotency-Key was used with a different body",
                                     code="idempotency_key_reused")
-            response = jsonify(txn.previous.response)
+            response = jsonify(in_reply_order(txn.previous.response))
             response.headers["Idempotent-Replayed"] = "true"
             return response
         result = process(records, txn, IngestLimits.from_config(config), source, expected)

@@ -48,6 +48,22 @@ class Rejections:
             self.listed.append({"index": index, "field": field_name, "reason": reason})
 
 
+# The fields of an ingest answer in the order they are sent. A stored answer comes back from its
+# jsonb column with the keys reordered (jsonb sorts them); a replay puts them back in this order.
+REPLY_FIELDS = ("success", "ingest_id", "received", "inserted_raw", "added_to_global", "skipped_existing",
+                "duplicates_in_request", "rejected", "errors", "errors_truncated")
+ERROR_FIELDS = ("index", "field", "reason")
+
+
+def in_reply_order(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored ingest answer with its fields, and its errors' fields, in the order first sent."""
+    reply = {name: stored[name] for name in REPLY_FIELDS if name in stored} | stored
+    if isinstance(reply.get("errors"), list):
+        reply["errors"] = [{name: error[name] for name in ERROR_FIELDS if name in error} | error
+                           for error in reply["errors"]]
+    return reply
+
+
 def process(records: Iterable[Any], txn: IngestTransaction, limits: IngestLimits,
             default_source: str | None = None, expected: int | None = None) -> dict[str, Any]:
     """Validate and write every record through `txn`; return the ingest response body.
