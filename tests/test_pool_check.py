@@ -9,7 +9,8 @@ import psycopg
 import pytest
 
 from server.config import load_settings
-from server.storage.postgres import PostgresStore, check_idle_connection
+from server.storage import postgres
+from server.storage.postgres import PostgresStore, check_idle_connection, note_returned
 
 from .conftest import make_config
 
@@ -49,12 +50,23 @@ def protocol_traffic(conn: psycopg.Connection, action) -> str:
         return trace.read()
 
 
-def test_a_live_idle_connection_is_checked_without_a_round_trip(database_url):
+def test_a_connection_just_returned_is_checked_without_a_round_trip(database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT 1")
+        note_returned(conn)
         assert protocol_traffic(conn, check_idle_connection) == ""
         # The trace does see a round trip: the one the check used to make on every loan.
         assert "Query" in protocol_traffic(conn, lambda c: c.execute(""))
+
+
+def test_a_connection_idle_for_long_or_never_returned_gets_the_round_trip(database_url, monkeypatch):
+    """A NAT may drop an idle flow without a word: only a round trip finds out."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert "Query" in protocol_traffic(conn, check_idle_connection)  # never lent before
+        note_returned(conn)
+        monkeypatch.setattr(postgres, "FULL_CHECK_AFTER_IDLE_S", 0.0)
+        time.sleep(0.01)
+        assert "Query" in protocol_traffic(conn, check_idle_connection)
 
 
 def test_a_connection_the_server_closed_fails_the_check(database_url, db):
@@ -69,3 +81,10 @@ def test_the_pool_replaces_a_connection_the_server_closed_before_lending_it(stor
     terminate(db, first)
     assert store.readiness() == {"database": "ok", "schema": "ok"}  # not an error for this request
     assert backend_pid(store) != first
+
+
+def test_the_pool_notes_when_each_connection_comes_back(store):
+    with store.pool.connection() as conn:
+        assert conn not in postgres._returned_at or postgres._returned_at[conn] < time.monotonic()
+        lent_at = time.monotonic()
+    assert postgres._returned_at[conn] >= lent_at  # so its next loan within 30 s skips the round trip

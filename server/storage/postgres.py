@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import select
+import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -46,16 +48,39 @@ VALUES (%(id)s, %(api_key_id)s, %(key)s, %(sha)s, %(received)s, %(inserted_raw)s
 """
 
 
-def check_idle_connection(conn: psycopg.Connection) -> None:
-    """Raise if a pooled connection is dead; a round trip only when the server has sent something.
+# A connection idle longer than this gets the full round-trip check: a NAT or load balancer may
+# have dropped its flow without a word (cloud ones do after 4-6 minutes), which a poll cannot see.
+FULL_CHECK_AFTER_IDLE_S = 30.0
+_returned_at: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
 
-    An idle connection receives nothing unless the server is closing it (restart, shutdown,
-    terminate, idle timeout), so a socket with nothing to read is alive: the check costs a poll
-    instead of a round trip on every request. Anything readable gets psycopg's full check.
+
+def note_returned(conn: psycopg.Connection) -> None:
+    """Remember when the connection went back to the pool."""
+    _returned_at[conn] = time.monotonic()
+
+
+class NotingPool(ConnectionPool):
+    """psycopg's pool, noting when each connection comes back. (Its `reset` callback would do
+    it too, but then every return goes through the pool's worker thread before the next loan.)"""
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        """Note the time, then return the connection as psycopg_pool does."""
+        note_returned(conn)
+        super().putconn(conn)
+
+
+def check_idle_connection(conn: psycopg.Connection) -> None:
+    """Raise if a pooled connection is dead; a round trip only when it may be.
+
+    A connection back in the pool within the last FULL_CHECK_AFTER_IDLE_S receives nothing unless
+    the server is closing it (restart, shutdown, terminate, idle timeout), so a socket with nothing
+    to read is alive: under load the check costs a poll instead of a round trip per request.
+    Anything readable, and any connection idle for longer, gets psycopg's full check.
     """
+    idle = time.monotonic() - _returned_at.get(conn, float("-inf"))
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
-    if poller.poll(0):
+    if idle > FULL_CHECK_AFTER_IDLE_S or poller.poll(0):
         ConnectionPool.check_connection(conn)
 
 
@@ -140,11 +165,15 @@ class PostgresStore(PostgresDistribution):
 
         # Every read and write outside an ingest is one statement: in autocommit it needs no BEGIN
         # and COMMIT round trips. An ingest opens its transaction itself (begin_ingest).
-        connect_kwargs: dict[str, Any] = {"connect_timeout": 5, "autocommit": True}
+        # TCP keepalives keep idle connections' flows alive through NATs and notice a vanished
+        # server within about a minute (libpq ignores them on Unix sockets).
+        connect_kwargs: dict[str, Any] = {"connect_timeout": 5, "autocommit": True, "keepalives": 1,
+                                          "keepalives_idle": 30, "keepalives_interval": 10,
+                                          "keepalives_count": 3}
         cursor_factory = slow_query_cursor(config["SLOW_QUERY_MS"])
         if cursor_factory is not None:
             connect_kwargs["cursor_factory"] = cursor_factory
-        self.pool = ConnectionPool(
+        self.pool = NotingPool(
             conninfo, min_size=config["DB_POOL_MIN"], max_size=config["DB_POOL_MAX"],
             timeout=config["DB_POOL_TIMEOUT"], configure=configure,
             check=check_idle_connection,  # drop connections a database restart broke

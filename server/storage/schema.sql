@@ -319,8 +319,17 @@ $$;
 -- One page of a date's list, in (target, assignment id) order, after the given keyset position.
 -- Returns one JSON array, so a REST caller is not cut at PostgREST's row cap. json, not jsonb:
 -- the page is only passed on, and converting it to jsonb and back to text took a third of the
--- call. Earlier versions returned jsonb, and a result type cannot be replaced in place.
-DROP FUNCTION IF EXISTS distribution_list(date, bigint, bigint, bigint, integer);
+-- call. Earlier versions returned jsonb, and a result type cannot be replaced in place: drop that
+-- one only, so re-applying the schema keeps the function's grants (Supabase's lock-down).
+DO $$
+BEGIN
+    IF (SELECT prorettype FROM pg_proc
+        WHERE oid = to_regprocedure('distribution_list(date, bigint, bigint, bigint, integer)'))
+       = 'jsonb'::regtype THEN
+        DROP FUNCTION distribution_list(date, bigint, bigint, bigint, integer);
+    END IF;
+END;
+$$;
 CREATE OR REPLACE FUNCTION distribution_list(
     p_date date, p_target bigint, p_after_target bigint, p_after_id bigint, p_limit integer)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
