@@ -85,6 +85,5 @@ def test_the_pool_replaces_a_connection_the_server_closed_before_lending_it(stor
 
 def test_the_pool_notes_when_each_connection_comes_back(store):
     with store.pool.connection() as conn:
-        assert conn not in postgres._returned_at or postgres._returned_at[conn] < time.monotonic()
         lent_at = time.monotonic()
     assert postgres._returned_at[conn] >= lent_at  # so its next loan within 30 s skips the round trip

@@ -77,11 +77,14 @@ def check_idle_connection(conn: psycopg.Connection) -> None:
     to read is alive: under load the check costs a poll instead of a round trip per request.
     Anything readable, and any connection idle for longer, gets psycopg's full check.
     """
-    idle = time.monotonic() - _returned_at.get(conn, float("-inf"))
+    if time.monotonic() - _returned_at.get(conn, float("-inf")) > FULL_CHECK_AFTER_IDLE_S or _readable(conn):
+        ConnectionPool.check_connection(conn)
+
+
+def _readable(conn: psycopg.Connection) -> bool:
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
-    if idle > FULL_CHECK_AFTER_IDLE_S or poller.poll(0):
-        ConnectionPool.check_connection(conn)
+    return bool(poller.poll(0))
 
 
 def idempotency_lock_id(api_key_id: str, key: str) -> int:
