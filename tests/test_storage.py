@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 
 import psycopg
 import pytest
@@ -11,7 +13,9 @@ import pytest
 from server.storage import StagedProfile, StoreHolder
 from server.storage.migrate import apply_schema
 
-from .conftest import count, make_config
+from server.app import create_app
+
+from .conftest import Ingest, count, make_config
 
 
 def test_one_store_per_process_shared_by_threads(database_url):
@@ -98,9 +102,9 @@ def test_an_up_to_date_schema_is_not_applied_again(database_url, db):
     assert db.execute("SELECT version FROM schema_version").fetchone() == (schema_version(),)
 
 
-def test_a_writer_failing_before_its_first_chunk_fails_the_request_instead_of_hanging_it(database_url, db):
-    """The writer's first statement (making the stage table) fails, as it does when the database shuts
-    down at that moment; here because the table exists. The request must get the error, not wait."""
+def test_a_writer_failing_on_its_first_chunk_fails_the_request_instead_of_hanging_it(database_url, db):
+    """The writer's first statement (the COPY) fails, as it does when the database shuts down at that
+    moment; here because the transaction is read-only. The request must get the error, not wait."""
     from server.config import load_settings
     from server.storage.postgres import PostgresStore
 
@@ -110,7 +114,7 @@ def test_a_writer_failing_before_its_first_chunk_fails_the_request_instead_of_ha
     def ingest() -> None:
         try:
             with store.begin_ingest("key-id", None) as txn:
-                txn.conn.execute("CREATE TEMP TABLE ingest_stage (taken integer) ON COMMIT DROP")
+                txn.conn.execute("SET TRANSACTION READ ONLY")
                 for position in range(5):  # more chunks than the writer's queue holds
                     txn.write_chunk([StagedProfile(position, f"p{position}", "u", None, None, None, "{}", True)])
                 txn.finish()
@@ -122,8 +126,76 @@ def test_a_writer_failing_before_its_first_chunk_fails_the_request_instead_of_ha
     request.join(timeout=30)
     try:
         assert not request.is_alive(), "the request waits for ever on a writer thread that died"
-        assert [type(e) for e in errors] == [psycopg.errors.DuplicateTable]
+        assert [type(e) for e in errors] == [psycopg.errors.ReadOnlySqlTransaction]
     finally:
         if not request.is_alive():
             store.close()
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 0
+
+
+def test_the_first_sighting_of_an_id_wins_across_chunks_and_pool_batches(database_url, db):
+    app = create_app(make_config(database_url, BATCH_CHUNK_SIZE=3))
+    items = [{"id": f"p{i}", "username": f"u{i}"} for i in range(10)]
+    items[7] = {"id": "p1", "username": "later"}  # p1 again, two chunks after its first sighting
+    items.append({"id": "p4", "username": "later"})
+    try:
+        Ingest(app.test_client()).json([{"id": "p9", "username": "pooled"}])
+        body = Ingest(app.test_client()).json(items).get_json()
+    finally:
+        app.extensions["store"].close()
+    assert (body["inserted_raw"], body["added_to_global"], body["skipped_existing"],
+            body["duplicates_in_request"]) == (11, 8, 1, 2)
+    names = dict(db.execute("SELECT id, username FROM global_usernames").fetchall())
+    assert names == {**{f"p{i}": f"u{i}" for i in range(9) if i != 7}, "p9": "pooled"}
+
+
+def test_a_slow_request_outlasts_the_statement_timeout(database_url, db):
+    """A scraper that sends its chunks slowly: no statement may stay open across its pauses, or
+    statement_timeout would cancel the ingest however little each step does."""
+    from server.config import load_settings
+    from server.storage.postgres import PostgresStore
+
+    store = PostgresStore(database_url, load_settings(make_config(database_url, STATEMENT_TIMEOUT_MS=400)))
+    try:
+        with store.begin_ingest("key-id", None) as txn:
+            for position in range(4):
+                txn.write_chunk([StagedProfile(position, f"p{position}", "u", None, None, None, "{}", True)])
+                time.sleep(0.3)
+            totals = txn.finish()
+    finally:
+        store.close()
+    assert (totals.inserted_raw, totals.added_to_global) == (4, 4)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 4
+
+
+def test_ingests_adding_the_same_ids_at_the_same_time_wait_for_each_other_not_deadlock(database_url, db):
+    """Two ingests reach the pool at the same moment with the same ids, each sent in its own order:
+    were the pool's row locks taken in request order, each would wait on the other for ever."""
+    from server.config import load_settings
+    from server.storage.postgres import PostgresStore
+
+    store = PostgresStore(database_url, load_settings(make_config(database_url, BATCH_CHUNK_SIZE=500)))
+    at_the_pool = threading.Barrier(2, timeout=30)
+    results: list[object] = []
+
+    def ingest(seed: int) -> None:
+        ids = random.Random(seed).sample(range(3_000), 3_000)
+        try:
+            with store.begin_ingest("key-id", None) as txn:
+                for start in range(0, len(ids), 500):
+                    txn.write_chunk([StagedProfile(n, f"p{i}", "u", None, None, None, "{}", True)
+                                     for n, i in enumerate(ids[start:start + 500], start)])
+                at_the_pool.wait()
+                results.append(txn.finish())
+        except Exception as exc:  # noqa: BLE001 (checked below)
+            results.append(exc)
+
+    threads = [threading.Thread(target=ingest, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    store.close()
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert sorted(totals.added_to_global for totals in results) == [0, 3_000]
+    assert count(db, "SELECT count(*) FROM global_usernames") == 3_000

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Sequence
+import time
+from typing import Any, Sequence
 
 import psycopg
 
@@ -14,21 +15,21 @@ from .base import StagedProfile
 
 logger = logging.getLogger("server.batch_processor")
 
-STAGE_TABLE = """
-CREATE TEMP TABLE ingest_stage (
-    profile_id text COLLATE "C", username text, full_name text, source text
-) ON COMMIT DROP
-"""
 _COPY_RAW = ("COPY raw_scraped_profiles (ingest_id, position, profile_id, username, full_name,"
              " source, scraped_at, profile) FROM STDIN")
-_COPY_STAGE = "COPY ingest_stage (profile_id, username, full_name, source) FROM STDIN"
-_DONE = None
+_DONE = object()  # the request has no more chunks
+_PAUSE = object()  # end the COPY now: it has been open long enough, or the request paused
+# One COPY spans many chunks: ending it after each one made the writer wait for the server to
+# store that chunk before it could send the next. It still ends after this long, and whenever the
+# request pauses this long, so no statement outlives statement_timeout however slow the client.
+COPY_MAX_SECONDS = 1.0
+COPY_IDLE_SECONDS = 0.2
 
 
 class ChunkWriter:
     """Owns the transaction's connection while chunks stream in; one writer per ingest request.
 
-    The request thread validates profiles while this thread COPYs the previous chunk, and
+    The request thread validates profiles while this thread COPYs the previous chunks, and
     PostgreSQL works on the other core. The bounded queue keeps at most `depth` chunks in memory.
     """
 
@@ -36,11 +37,11 @@ class ChunkWriter:
         self.conn = conn
         self.ingest_id = ingest_id
         self.raw_rows = 0
-        self.first_rows = 0
         self.chunks = 0
         self._request_id = current_request_id() or "-"  # this thread has no request context of its own
         self._error: BaseException | None = None
-        self._queue: queue.Queue[Sequence[StagedProfile] | None] = queue.Queue(maxsize=depth)
+        self._done = False
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._run, name="ingest-copy", daemon=True)
         self._thread.start()
 
@@ -59,31 +60,37 @@ class ChunkWriter:
             raise self._error
 
     def _run(self) -> None:
-        # Every failure, the stage table's included, goes to the request thread; after one the queue
-        # is still drained, so put() never blocks for ever on a writer that stopped writing.
-        self._step(self.conn.execute, STAGE_TABLE)
-        while (rows := self._queue.get()) is not _DONE:
-            self._step(self._copy, rows)
+        try:
+            rows = self._next()
+            while rows is not _DONE:
+                rows = self._copy_until_pause(rows)
+        except BaseException as exc:  # noqa: BLE001 (handed to the request thread)
+            self._error = exc
+            # Drain the queue, so put() never blocks for ever on a writer that stopped writing.
+            while not self._done:
+                self._next()
 
-    def _step(self, action, argument) -> None:
-        if self._error is None:
-            try:
-                action(argument)
-            except BaseException as exc:  # noqa: BLE001 (handed to the request thread)
-                self._error = exc
+    def _next(self, timeout: float | None = None) -> Any:
+        """The next queued chunk or _DONE; _PAUSE if nothing came within `timeout` seconds."""
+        try:
+            rows = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return _PAUSE
+        self._done = rows is _DONE
+        return rows
 
-    def _copy(self, rows: Sequence[StagedProfile]) -> None:
-        ingest_id = self.ingest_id
+    def _copy_until_pause(self, rows: Sequence[StagedProfile]) -> Any:
+        """COPY `rows` and the chunks after them in one statement; return what comes after it."""
+        ingest_id, opened = self.ingest_id, time.monotonic()
         with self.conn.cursor() as cur:
             with cur.copy(_COPY_RAW) as copy:
-                for row in rows:
-                    copy.write_row((ingest_id, *row[:7]))
+                while rows is not _DONE and rows is not _PAUSE:
+                    for row in rows:
+                        copy.write_row((ingest_id, *row[:7]))
+                    self.chunks += 1
+                    logger.info("✓ Inserted batch %d into raw_scraped_profiles (%d records)", self.chunks,
+                                len(rows), extra={"request_id": self._request_id})
+                    open_for = time.monotonic() - opened
+                    rows = self._next(COPY_IDLE_SECONDS) if open_for < COPY_MAX_SECONDS else _PAUSE
             self.raw_rows += cur.rowcount
-            with cur.copy(_COPY_STAGE) as copy:
-                for row in rows:
-                    if row.first:
-                        copy.write_row((row.profile_id, row.username, row.full_name, row.source))
-                        self.first_rows += 1
-        self.chunks += 1
-        logger.info("✓ Inserted batch %d into raw_scraped_profiles (%d records)", self.chunks, len(rows),
-                    extra={"request_id": self._request_id})
+        return self._next() if rows is _PAUSE else rows

@@ -24,14 +24,22 @@ from .slow_queries import slow_query_cursor
 
 logger = logging.getLogger("server.batch_processor")
 
+# The first sighting of each id in one ingest's raw rows, in profile-id order ("C": byte order,
+# the same in every database, and the cheapest to sort).
+_FIRST_SIGHTINGS = """
+SELECT DISTINCT ON (profile_id COLLATE "C") profile_id COLLATE "C" AS profile_id, username, full_name, source
+FROM raw_scraped_profiles WHERE ingest_id = %(ingest_id)s ORDER BY profile_id COLLATE "C", position
+"""
+_STAGE = """
+CREATE TEMP TABLE ingest_stage (
+    profile_id text COLLATE "C", username text, full_name text, source text
+) ON COMMIT DROP
+"""
 # One batch of the pool insert, in profile-id order. Every ingest takes the pool's row locks in
 # the same (ascending) order, so concurrent ingests of overlapping ids wait for each other instead
 # of deadlocking; ON CONFLICT DO NOTHING is the duplicate look-up, and its row count is exact.
-_INSERT_GLOBAL_BATCH = """
-WITH batch AS (
-    SELECT profile_id, username, full_name, source FROM ingest_stage
-    WHERE profile_id > %(after)s ORDER BY profile_id LIMIT %(size)s
-), added AS (
+_INSERT_GLOBAL = """
+WITH batch AS ({batch}), added AS (
     INSERT INTO global_usernames (id, username, full_name, source, first_ingest_id)
     SELECT profile_id, username, full_name, source, %(ingest_id)s FROM batch ORDER BY profile_id
     ON CONFLICT (id) DO NOTHING
@@ -39,6 +47,11 @@ WITH batch AS (
 )
 SELECT (SELECT max(profile_id) FROM batch), (SELECT count(*) FROM batch), (SELECT count(*) FROM added)
 """
+_FILL_STAGE = "INSERT INTO ingest_stage" + _FIRST_SIGHTINGS
+_INSERT_GLOBAL_ALL = _INSERT_GLOBAL.format(batch=_FIRST_SIGHTINGS)
+_INSERT_GLOBAL_BATCH = _INSERT_GLOBAL.format(batch="""
+    SELECT profile_id, username, full_name, source FROM ingest_stage
+    WHERE profile_id > %(after)s ORDER BY profile_id LIMIT %(size)s""")
 
 _RECORD = """
 INSERT INTO ingest_requests (id, api_key_id, idempotency_key, body_sha256, received,
@@ -113,22 +126,32 @@ class PostgresIngest:
         self._writer.put(rows)
 
     def finish(self) -> IngestTotals:
-        """Wait for the raw rows to be written, then add new ids to the pool in id-ordered batches."""
+        """Wait for the raw rows to be written, then add their new ids to the pool in id-ordered batches."""
         if self._writer is None:
             return IngestTotals(0, 0, 0)
         self._writer.close()
-        inserted_raw, distinct = self._writer.raw_rows, self._writer.first_rows
+        inserted_raw = self._writer.raw_rows
+        params: dict[str, Any] = {"ingest_id": self.ingest_id, "after": "", "size": self.chunk_size}
         logger.info("Checking for existing profiles in global_usernames...")
+        if inserted_raw <= self.chunk_size:  # one batch: straight from the raw rows
+            _, distinct, added = self.conn.execute(_INSERT_GLOBAL_ALL, params).fetchone()
+            self._log_batch(1, 1, distinct, added)
+            return IngestTotals(inserted_raw, added, distinct)
+        # Several batches: sort the first sightings once, then read them back batch by batch.
+        self.conn.execute(_STAGE)
+        distinct = self.conn.execute(_FILL_STAGE, params).rowcount
         self.conn.execute("CREATE INDEX ON ingest_stage (profile_id)")
-        batches = -(-distinct // self.chunk_size)
-        after, added_total = "", 0
+        batches, added_total = -(-distinct // self.chunk_size), 0
         for number in range(1, batches + 1):
-            after, size, added = self.conn.execute(_INSERT_GLOBAL_BATCH, {
-                "after": after, "size": self.chunk_size, "ingest_id": self.ingest_id}).fetchone()
+            params["after"], size, added = self.conn.execute(_INSERT_GLOBAL_BATCH, params).fetchone()
             added_total += added
-            logger.info("✓ Inserted batch %d/%d into global_usernames (%d records, %d already there)",
-                        number, batches, added, size - added)
+            self._log_batch(number, batches, size, added)
         return IngestTotals(inserted_raw, added_total, distinct)
+
+    @staticmethod
+    def _log_batch(number: int, batches: int, size: int, added: int) -> None:
+        logger.info("✓ Inserted batch %d/%d into global_usernames (%d records, %d already there)",
+                    number, batches, added, size - added)
 
     def close(self) -> None:
         """Stop the writer thread before the transaction ends, however the request ended."""
