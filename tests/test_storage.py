@@ -149,23 +149,25 @@ def test_the_first_sighting_of_an_id_wins_across_chunks_and_pool_batches(databas
     assert names == {**{f"p{i}": f"u{i}" for i in range(9) if i != 7}, "p9": "pooled"}
 
 
-def test_a_slow_request_outlasts_the_statement_timeout(database_url, db):
-    """A scraper that sends its chunks slowly: no statement may stay open across its pauses, or
-    statement_timeout would cancel the ingest however little each step does."""
+@pytest.mark.parametrize(("pause", "chunks"), [(0.8, 3), (0.1, 20)], ids=["pausing", "steady"])
+def test_a_slow_request_outlasts_the_statement_timeout(database_url, db, pause, chunks):
+    """A scraper that sends its chunks slowly: no statement may stay open across its pauses (a COPY
+    ends when the request pauses), nor for long while chunks keep coming (it ends after a second),
+    or statement_timeout would cancel the ingest however little each step does."""
     from server.config import load_settings
     from server.storage.postgres import PostgresStore
 
-    store = PostgresStore(database_url, load_settings(make_config(database_url, STATEMENT_TIMEOUT_MS=400)))
+    store = PostgresStore(database_url, load_settings(make_config(database_url, STATEMENT_TIMEOUT_MS=1500)))
     try:
         with store.begin_ingest("key-id", None) as txn:
-            for position in range(4):
+            for position in range(chunks):
                 txn.write_chunk([StagedProfile(position, f"p{position}", "u", None, None, None, "{}", True)])
-                time.sleep(0.3)
+                time.sleep(pause)
             totals = txn.finish()
     finally:
         store.close()
-    assert (totals.inserted_raw, totals.added_to_global) == (4, 4)
-    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 4
+    assert (totals.inserted_raw, totals.added_to_global) == (chunks, chunks)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == chunks
 
 
 def test_ingests_adding_the_same_ids_at_the_same_time_wait_for_each_other_not_deadlock(database_url, db):

@@ -81,16 +81,17 @@ class ChunkWriter:
 
     def _copy_until_pause(self, rows: Sequence[StagedProfile]) -> Any:
         """COPY `rows` and the chunks after them in one statement; return what comes after it."""
-        ingest_id, opened = self.ingest_id, time.monotonic()
+        ingest_id, opened, first_chunk = self.ingest_id, time.monotonic(), self.chunks + 1
         with self.conn.cursor() as cur:
             with cur.copy(_COPY_RAW) as copy:
                 while rows is not _DONE and rows is not _PAUSE:
                     for row in rows:
                         copy.write_row((ingest_id, *row[:7]))
                     self.chunks += 1
-                    logger.info("✓ Inserted batch %d into raw_scraped_profiles (%d records)", self.chunks,
-                                len(rows), extra={"request_id": self._request_id})
                     open_for = time.monotonic() - opened
                     rows = self._next(COPY_IDLE_SECONDS) if open_for < COPY_MAX_SECONDS else _PAUSE
             self.raw_rows += cur.rowcount
+        # Logged once the server has taken the rows: a COPY reports a bad row only when it ends.
+        logger.info("✓ Inserted batches %d-%d into raw_scraped_profiles (%d records)", first_chunk, self.chunks,
+                    cur.rowcount, extra={"request_id": self._request_id})
         return self._next() if rows is _PAUSE else rows
