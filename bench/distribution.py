@@ -107,19 +107,23 @@ def _read_all(port: int, paths: list[str], clients: int, rounds: int,
                     per_client_rate)
 
 
-def _page_paths(port: int, day: str, limit: int) -> list[str]:
-    """Every page of every target's list for `day`, following the cursors once."""
+def _page_paths(port: int, day: str, limit: int) -> tuple[list[str], list[str]]:
+    """Every page of every target's list for `day`, following the cursors once; and one profile id
+    of each target (a status update for all of them invalidates every page)."""
     headers = {"Authorization": f"Bearer {BENCH_KEY}"}
     targets = orjson.loads(request(port, "GET", "/api/targets", headers=headers)[1])["items"]
-    paths = []
+    paths, one_each = [], []
     for target in (t["id"] for t in targets):
-        path = f"/api/distribution/{day}?target={target}&limit={limit}"
+        path = first = f"/api/distribution/{day}?target={target}&limit={limit}"
         while path:
             paths.append(path)
             status, body = request(port, "GET", path, headers=headers)
-            cursor = orjson.loads(body)["next_cursor"] if status == 200 else None
+            page = orjson.loads(body) if status == 200 else {"items": [], "next_cursor": None}
+            if path == first and page["items"]:
+                one_each.append(page["items"][0]["profile_id"])
+            cursor = page["next_cursor"]
             path = f"/api/distribution/{day}?target={target}&limit={limit}&cursor={cursor}" if cursor else None
-    return paths
+    return paths, one_each
 
 
 def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> list[dict]:
@@ -130,11 +134,10 @@ def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> 
         if status != 200:
             raise RuntimeError(f"run answered {status}: {body[:200]!r}")
         day = "2026-04-01"
-        paths = _page_paths(port, day, limit)
-        one_profile = orjson.loads(request(port, "GET", paths[0], headers=headers)[1])["items"][0]["profile_id"]
-        invalidate: Callable[[], None] = lambda: request(  # a status update drops the date's pages
+        paths, one_each = _page_paths(port, day, limit)
+        invalidate: Callable[[], None] = lambda: request(  # touching every target drops every page
             port, "POST", "/api/distribution/status",
-            orjson.dumps({"updates": [{"profile_id": one_profile, "status": "assigned"}]}), headers)
+            orjson.dumps({"updates": [{"profile_id": p, "status": "assigned"} for p in one_each]}), headers)
         cold: list[float] = []
         cold_wall = 0.0
         for _ in range(rounds):

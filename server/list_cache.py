@@ -1,11 +1,13 @@
-"""Cached pages of the daily lists, shared by every worker, invalidated per date by a version token.
+"""Cached pages of the daily lists, shared by every worker, invalidated by version tokens.
 
-Each date has a version token in the cache, and the token is part of the key of every page of that
-date. A write (run, top-up, status update, release) commits first and then replaces the token, so
-no reader can find a page from before the write: a page loaded before the commit is stored under
-the old token, which nobody asks for any more. Replacing a token is one `set`, atomic in Redis and
-in the file cache (write, then rename), so several workers and machines need no lock. Should the
-cache fail, reads go to the database and a missed invalidation lasts at most CACHE_DEFAULT_TIMEOUT.
+Each date has a version token in the cache, and so has each of its lists (one target's, or every
+target's); both tokens are part of the key of every page. A write (run, top-up, status update,
+release) commits first and then replaces tokens: a run or a release the date's, a status update
+those of the lists it touched. No reader can then find a page from before the write: a page loaded
+before the commit is stored under an old token, which nobody asks for any more. Replacing a token is
+one `set`, atomic in Redis and in the file cache (write, then rename), so several workers and
+machines need no lock. Should the cache fail, reads go to the database and a missed invalidation
+lasts at most CACHE_DEFAULT_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import logging
 import uuid
 from datetime import date
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
@@ -23,17 +25,21 @@ from .extensions import cache
 logger = logging.getLogger("server.list_cache")
 
 
-def _version_key(day: date | str) -> str:
-    return f"distribution:version:{day}"
+def _version_key(day: date | str, scope: int | str | None = None) -> str:
+    """The token of a date (scope None), or of one of its lists: a target id, or 'all'."""
+    return f"distribution:version:{day}" if scope is None else f"distribution:version:{day}:{scope}"
 
 
-def _version(day: date) -> str:
-    """The date's current token; a new one if it expired or was evicted (old pages become unreachable)."""
-    token = cache.get(_version_key(day))
-    if token is None:
-        token = uuid.uuid4().hex
-        if not cache.add(_version_key(day), token, timeout=0):
-            token = cache.get(_version_key(day)) or token
+def _versions(*keys: str) -> list[str]:
+    """The current tokens; a new one where a token expired or was evicted (its pages become unreachable)."""
+    tokens = cache.get_many(*keys)
+    return [token if token is not None else _new_version(key) for key, token in zip(keys, tokens)]
+
+
+def _new_version(key: str) -> str:
+    token = uuid.uuid4().hex
+    if not cache.add(key, token, timeout=0):
+        token = cache.get(key) or token
     return token
 
 
@@ -45,7 +51,9 @@ def cached_page(day: date, target: int | None, cursor: str | None, limit: int,
     """
     try:
         cursor_digest = hashlib.sha256((cursor or "").encode()).hexdigest()[:32]
-        key = f"distribution:list:{day}:{_version(day)}:{target or 'all'}:{limit}:{cursor_digest}"
+        scope = target or "all"
+        day_token, list_token = _versions(_version_key(day), _version_key(day, scope))
+        key = f"distribution:list:{day}:{day_token}:{list_token}:{scope}:{limit}:{cursor_digest}"
         page = cache.get(key)
     except Exception:  # a cache outage must not take the lists down with it
         logger.warning("cache unavailable; reading the list from the database", exc_info=True)
@@ -60,10 +68,23 @@ def cached_page(day: date, target: int | None, cursor: str | None, limit: int,
 
 
 def invalidate(days: Iterable[date | str]) -> None:
-    """Give each date a new version token, so its cached pages are never read again."""
-    for day in set(map(str, days)):
-        try:
-            cache.set(_version_key(day), uuid.uuid4().hex, timeout=0)
-        except Exception:
-            logger.error("cache unavailable; lists of %s may be stale for up to CACHE_DEFAULT_TIMEOUT",
-                         day, exc_info=True)
+    """Give each date a new version token, so none of its cached pages is read again."""
+    _replace({_version_key(day) for day in set(map(str, days))})
+
+
+def invalidate_lists(lists: Iterable[Sequence[Any]]) -> None:
+    """New tokens for each (date, target) list and for its date's all-targets list."""
+    keys = set()
+    for day, target in lists:
+        keys |= {_version_key(day, target), _version_key(day, "all")}
+    _replace(keys)
+
+
+def _replace(keys: set[str]) -> None:
+    if not keys:
+        return
+    try:
+        cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=0)
+    except Exception:
+        logger.error("cache unavailable; lists may be stale for up to CACHE_DEFAULT_TIMEOUT (%s)",
+                     ", ".join(sorted(keys)), exc_info=True)

@@ -44,7 +44,10 @@ def run_distribution(day: date | None = None, top_up: bool = False) -> dict[str,
 def update_statuses(updates: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Apply (profile id, status) pairs in one statement; report unknown ids."""
     result = get_store().update_statuses(updates)
-    list_cache.invalidate(result["dates"])
+    if "lists" in result:
+        list_cache.invalidate_lists(result["lists"])
+    else:  # a database whose schema predates the lists in this answer: drop the dates' pages
+        list_cache.invalidate(result["dates"])
     return {"updated": result["updated"], "unknown": result["unknown"]}
 
 

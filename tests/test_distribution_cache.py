@@ -110,3 +110,39 @@ def test_lists_are_served_from_the_database_while_redis_is_down(make_app, db):
     api = DistributionApi(make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client())
     api.run(DAY)
     assert len(api.pages(DAY)[0]["items"]) == 3
+
+
+def test_a_status_update_refreshes_its_targets_lists_and_leaves_the_others_cached(make_app, db):
+    add_pool(db, 4)
+    first, second = add_targets(db, [2, 2])
+    api = DistributionApi(make_app().test_client())
+    api.run(DAY)
+    firsts, seconds = _statuses(api, target=first), _statuses(api, target=second)
+    _statuses(api)  # every page cached: one target's, the other's, and the all-targets list
+
+    db.execute("UPDATE distribution_assignments SET status = 'failed'")  # behind the app's back
+    [touched] = list(firsts)[:1]
+    api.post("/api/distribution/status", {"updates": [{"profile_id": touched, "status": "sent"}]})
+    assert _statuses(api, target=first) == {p: "sent" if p == touched else "failed" for p in firsts}
+    assert set(_statuses(api).values()) == {"sent", "failed"}  # the all-targets list holds the change
+    assert _statuses(api, target=second) == dict.fromkeys(seconds, "assigned")  # still the cached page
+
+
+def test_a_database_without_the_touched_lists_in_its_answer_drops_the_whole_dates_pages(make_app, db,
+                                                                                        monkeypatch):
+    # The answer of distribution_set_status before it named the lists: as from a schema not yet re-applied.
+    add_pool(db, 4)
+    first, second = add_targets(db, [2, 2])
+    app = make_app()
+    api = DistributionApi(app.test_client())
+    api.run(DAY)
+    seconds = _statuses(api, target=second)
+    store = app.extensions["store"].get()
+    answer_of = store.update_statuses
+    monkeypatch.setattr(store, "update_statuses", lambda updates: {
+        k: v for k, v in answer_of(updates).items() if k != "lists"})
+
+    db.execute("UPDATE distribution_assignments SET status = 'failed'")  # behind the app's back
+    touched = next(iter(_statuses(api, target=first)))
+    api.post("/api/distribution/status", {"updates": [{"profile_id": touched, "status": "sent"}]})
+    assert _statuses(api, target=second) == dict.fromkeys(seconds, "failed")

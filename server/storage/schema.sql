@@ -364,8 +364,8 @@ END;
 $$;
 
 -- Bulk status updates in one statement; the last update of a profile in the list wins. Reports
--- how many changed, the profile ids with no live assignment, and the dates touched (whose cached
--- lists must go).
+-- how many changed, the profile ids with no live assignment, the dates touched, and the lists
+-- touched as [date, target] pairs (whose cached pages must go).
 CREATE OR REPLACE FUNCTION distribution_set_status(p_profile_ids text[], p_statuses text[])
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -391,14 +391,16 @@ BEGIN
     ), updated AS (
         UPDATE distribution_assignments a SET status = l.status, status_at = now()
         FROM locked l WHERE a.id = l.id
-        RETURNING a.profile_id, a.run_date
+        RETURNING a.profile_id, a.run_date, a.target_id
     )
     SELECT jsonb_build_object(
         'updated', (SELECT count(*) FROM updated),
         'unknown', coalesce((SELECT jsonb_agg(i.profile_id ORDER BY i.profile_id) FROM input i
                              WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.profile_id = i.profile_id)),
                             '[]'::jsonb),
-        'dates', coalesce((SELECT jsonb_agg(DISTINCT run_date) FROM updated), '[]'::jsonb))
+        'dates', coalesce((SELECT jsonb_agg(DISTINCT run_date) FROM updated), '[]'::jsonb),
+        'lists', coalesce((SELECT jsonb_agg(DISTINCT jsonb_build_array(run_date, target_id)) FROM updated),
+                          '[]'::jsonb))
     INTO v_result;
     RETURN v_result;
 END;
@@ -419,7 +421,7 @@ BEGIN
     ), released AS (
         UPDATE distribution_assignments a SET status = 'released', status_at = now()
         FROM batch b WHERE a.id = b.id
-        RETURNING a.profile_id, a.run_date
+        RETURNING a.profile_id, a.run_date, a.target_id
     ), returned AS (
         UPDATE global_usernames g SET used = false, used_at = NULL
         FROM released r WHERE g.id = r.profile_id
