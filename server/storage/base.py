@@ -99,8 +99,8 @@ class DistributionStore(Protocol):
 
     def update_statuses(self, updates: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """distribution_set_status(p_profile_ids, p_statuses), one statement for all (profile id,
-        status) pairs. Returns updated (count), unknown (ids with no live assignment) and dates
-        (ISO dates whose lists changed)."""
+        status) pairs. Returns updated (count), unknown (ids with no live assignment), dates
+        (ISO dates whose lists changed) and lists ([ISO date, target id] pairs that changed)."""
 
     def release_unsent(self, through: date, limit: int) -> dict[str, Any]:
         """distribution_release(p_through, p_limit): one batch of at most `limit` assignments of
