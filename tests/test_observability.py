@@ -51,6 +51,17 @@ def test_log_lines_are_json_and_carry_the_request_id(client, log_lines):
     assert access[0]["key_id"] and "ingest-key" not in orjson.dumps(lines).decode()  # never the key
 
 
+def test_the_bulk_insert_log_counts_what_was_written(client, log_lines):
+    reply = Ingest(client).ndjson(profiles(2_500) + profiles(10)).get_json()
+    messages = [line["message"] for line in log_lines() if line["logger"] == "server.batch_processor"]
+    raw = [re.fullmatch(r"✓ Inserted batches (\d+)-(\d+) into raw_scraped_profiles \((\d+) records\)", m)
+           for m in messages]
+    assert sum(int(found[3]) for found in raw if found) == reply["inserted_raw"] == 2_510
+    pool = [re.fullmatch(r"✓ Inserted batch \d+/3 into global_usernames \((\d+) records, (\d+) already there\)", m)
+            for m in messages]
+    assert sum(int(found[1]) for found in pool if found) == reply["added_to_global"] == 2_500
+
+
 def test_slow_statements_are_logged_without_their_parameters(database_url, db, log_lines):
     app = create_app(make_config(database_url, SLOW_QUERY_MS=1))
     try:

@@ -90,8 +90,9 @@ class ChunkWriter:
                     self.chunks += 1
                     open_for = time.monotonic() - opened
                     rows = self._next(COPY_IDLE_SECONDS) if open_for < COPY_MAX_SECONDS else _PAUSE
-            self.raw_rows += cur.rowcount
+            copied = cur.rowcount
+        self.raw_rows += copied
         # Logged once the server has taken the rows: a COPY reports a bad row only when it ends.
         logger.info("✓ Inserted batches %d-%d into raw_scraped_profiles (%d records)", first_chunk, self.chunks,
-                    cur.rowcount, extra={"request_id": self._request_id})
+                    copied, extra={"request_id": self._request_id})
         return self._next() if rows is _PAUSE else rows
