@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from pathlib import Path
@@ -91,8 +92,10 @@ def ingest_file(path: Path, file_format: str | None, source: str | None, rows_pe
     """Import profiles from PATH (JSON, NDJSON or CSV, optionally .gz) in constant memory."""
     config = current_app.config
     own_embedded_server(config)
-    if not verbose:  # its per-chunk lines would break the progress line
-        logging.getLogger("server.batch_processor").setLevel(logging.WARNING)
+    if not verbose:  # its per-chunk lines would break the progress line; back as it was afterwards
+        batch_log = logging.getLogger("server.batch_processor")
+        click.get_current_context().call_on_close(functools.partial(batch_log.setLevel, batch_log.level))
+        batch_log.setLevel(logging.WARNING)
     try:
         file_format = file_format or guess_format(path)
         if file_format == "json" and source is None:
