@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
             "largest request body in bytes, also after gzip decompression"),
     Setting("MAX_JSON_BYTES", _int(1024, 4 << 30), str(160 << 20),
             "largest application/json body in bytes (parsed in memory; NDJSON streams)"),
+    Setting("JSON_LARGE_BYTES", _int(0, 4 << 30), str(16 << 20),
+            "JSON bodies past this size are parsed and written one at a time per worker"
+            " (each takes about 7x its size in memory)"),
     Setting("MAX_PROFILES_PER_REQUEST", _int(1, 10_000_000), "500000", "profiles accepted per request"),
     Setting("MAX_PROFILE_BYTES", _int(256, 16 << 20), "65536", "largest single profile (as JSON)"),
     Setting("MAX_ERRORS_LISTED", _int(0, 100_000), "100", "rejected profiles listed in a response"),

@@ -22,6 +22,7 @@ LIMITS = {
     "body size": ("MAX_CONTENT_LENGTH", "MAX_JSON_BYTES", "MAX_PROFILE_BYTES"),
     "records per request": ("MAX_PROFILES_PER_REQUEST", "MAX_STATUS_UPDATES"),
     "page size": ("MAX_PAGE_SIZE",),
+    "memory": ("JSON_LARGE_BYTES",),
     "request time": ("STATEMENT_TIMEOUT_MS", "GUNICORN_TIMEOUT", "SUPABASE_TIMEOUT_SECONDS", "DB_POOL_TIMEOUT"),
     "request rate": ("RATELIMIT_INGEST", "RATELIMIT_READ", "RATELIMIT_RUN", "RATELIMIT_ADMIN"),
 }
@@ -95,3 +96,32 @@ def test_gunicorn_timeout_comes_from_its_setting(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env of a developer's
     settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert (settings["timeout"], settings["graceful_timeout"]) == (77, 88)
+
+
+def test_a_worker_parses_one_large_json_document_at_a_time(database_url, db):
+    """A JSON body is parsed whole, at several times its size in memory: threads of one worker
+    must not stack up large ones. A large one waits for the one before it; a small one never waits."""
+    import threading
+
+    from server.api import ingest as ingest_api
+
+    from .conftest import Ingest, profiles
+
+    app = create_app(make_config(database_url, JSON_LARGE_BYTES=2_000))
+    large_done = threading.Event()
+    answers: list[int] = []
+
+    def post_large() -> None:
+        answers.append(Ingest(app.test_client()).json(profiles(40, prefix="large")).status_code)
+        large_done.set()
+
+    try:
+        with ingest_api.LARGE_JSON:  # as if another request of this worker were parsing a large body
+            threading.Thread(target=post_large, daemon=True).start()
+            assert not large_done.wait(0.5)
+            assert Ingest(app.test_client()).json(profiles(2, prefix="small")).status_code == 200
+            assert not large_done.is_set()
+        assert large_done.wait(30) and answers == [200]
+    finally:
+        app.extensions["store"].close()
+    assert db.execute("SELECT count(*) FROM raw_scraped_profiles").fetchone()[0] == 42

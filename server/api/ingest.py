@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import ExitStack
+from typing import Any, Iterable
+
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import current_api_key, require_scope
@@ -15,6 +19,10 @@ from ..utils.request_body import HashingReader, body_kind, body_chunks, ndjson_r
 bp = Blueprint("ingest", __name__)
 
 MAX_IDEMPOTENCY_KEY = 255
+# A JSON document is parsed whole and its profiles live until they are written: about 7 times the
+# body's size for small profiles. One worker holds one large document at a time, so its threads
+# cannot stack them up past the machine's memory; small bodies never wait for it.
+LARGE_JSON = threading.Lock()
 
 
 def _idempotency_key() -> str | None:
@@ -42,11 +50,23 @@ def ingest():
         limit, limit_name = config["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH"
     body = HashingReader(body_chunks(request.stream, request.headers.get("Content-Encoding"),
                                      limit, limit_name))
-    if kind == "json":  # read and parse before taking a database connection
-        profiles, source = parse_json_document(b"".join(body))
-        records, expected = _drain(profiles), len(profiles)
-    else:
-        records, expected, source = ndjson_records(iter(body), config["MAX_PROFILE_BYTES"]), None, None
+    with ExitStack() as held:
+        if kind == "json":  # read and parse before taking a database connection
+            data = b"".join(body)
+            if len(data) > config["JSON_LARGE_BYTES"]:
+                held.enter_context(LARGE_JSON)
+            profiles, source = parse_json_document(data)
+            del data  # the parsed profiles are what the rest needs
+            records, expected = _drain(profiles), len(profiles)
+        else:
+            records, expected, source = ndjson_records(iter(body), config["MAX_PROFILE_BYTES"]), None, None
+        return _ingest(records, body, key, source, expected)
+
+
+def _ingest(records: Iterable[Any], body: HashingReader, key: str | None, source: str | None,
+            expected: int | None):
+    """Write the records in one transaction, or replay the answer stored under the Idempotency-Key."""
+    config = current_app.config
     with get_store().begin_ingest(current_api_key().key_id, key) as txn:
         if txn.previous is not None:  # a retry: answer as the first time, write nothing
             if body.hexdigest() != txn.previous.body_sha256:
