@@ -19,10 +19,12 @@ from datetime import date
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
+from flask import current_app
 
 from .extensions import cache
 
 logger = logging.getLogger("server.list_cache")
+TOKEN_LIFETIMES = 12  # a version token lives 12 x CACHE_DEFAULT_TIMEOUT (an hour by default)
 
 
 def _version_key(day: date | str, scope: int | str | None = None) -> str:
@@ -36,9 +38,15 @@ def _versions(*keys: str) -> list[str]:
     return [token if token is not None else _new_version(key) for key, token in zip(keys, tokens)]
 
 
+def _token_timeout() -> int:
+    """Tokens outlive the pages keyed by them many times over, and still expire: one made for a date
+    or target nobody reads again must not stay for good. A token made anew only makes pages unreachable."""
+    return TOKEN_LIFETIMES * current_app.config["CACHE_DEFAULT_TIMEOUT"]
+
+
 def _new_version(key: str) -> str:
     token = uuid.uuid4().hex
-    if not cache.add(key, token, timeout=0):
+    if not cache.add(key, token, timeout=_token_timeout()):
         token = cache.get(key) or token
     return token
 
@@ -84,7 +92,11 @@ def _replace(keys: set[str]) -> None:
     if not keys:
         return
     try:
-        cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=0)
+        missing = keys - set(cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=_token_timeout()))
     except Exception:
         logger.error("cache unavailable; lists may be stale for up to CACHE_DEFAULT_TIMEOUT (%s)",
                      ", ".join(sorted(keys)), exc_info=True)
+        return
+    if missing:  # the file cache reports a failed write by leaving the key out, not by raising
+        logger.error("cache refused a write; lists may be stale for up to CACHE_DEFAULT_TIMEOUT (%s)",
+                     ", ".join(sorted(missing)))

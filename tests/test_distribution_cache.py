@@ -146,3 +146,21 @@ def test_a_database_without_the_touched_lists_in_its_answer_drops_the_whole_date
     touched = next(iter(_statuses(api, target=first)))
     api.post("/api/distribution/status", {"updates": [{"profile_id": touched, "status": "sent"}]})
     assert _statuses(api, target=second) == dict.fromkeys(seconds, "failed")
+
+
+def test_nothing_in_the_cache_lives_for_ever(make_app, db, tmp_path):
+    """Version tokens too expire (long after the pages keyed by them): one made for a date or a
+    target nobody reads again, an unknown target's included, must not fill the cache for good."""
+    import struct
+
+    add_pool(db, 4)
+    [target] = add_targets(db, [4])
+    api = DistributionApi(make_app().test_client())
+    api.run(DAY)
+    _statuses(api, target=target)
+    assert api.get(f"/api/distribution/{DAY}", target=target + 100).status_code == 404
+    api.post("/api/distribution/status", {"updates": [{"profile_id": "p0", "status": "sent"}]})
+    files = [path for path in (tmp_path / "shared-cache").iterdir() if path.is_file()]
+    assert len(files) >= 4  # pages, the date's token and the lists' tokens
+    expiries = [struct.unpack("I", path.read_bytes()[:4])[0] for path in files]  # cachelib's file layout
+    assert 0 not in expiries
