@@ -75,23 +75,23 @@ def check_tables(url: str, data: Dataset) -> None:
         raise RuntimeError(f"expected {valid} raw rows and pool rows, found {raw} and {pool}")
 
 
-def measure(url: str, data: Dataset, runs: int, action: Callable[[], None]) -> float:
-    """Median seconds of `runs` runs, each from the same starting tables, each result checked."""
-    times = []
-    for _ in range(runs):
-        peers.reset(url, data)
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-        check_tables(url, data)
-    return median(times)
+def timed(url: str, data: Dataset, action: Callable[[], None]) -> float:
+    """Seconds of one run from the same starting tables; the result checked afterwards."""
+    peers.reset(url, data)
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    check_tables(url, data)
+    return seconds
 
 
 def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[dict], list[dict]]:
     """Every contender at every size: (rows/s and ratios against the floor and SQLAlchemy, peak RSS).
 
-    Each size gets a fresh Gunicorn, and the single-request contenders run first, NDJSON before
-    JSON, so the workers' peak RSS read after each is that body's peak for this size.
+    The contenders take turns, one run each per round, so a machine that slows down for a while
+    slows all of them alike. Each size gets a fresh Gunicorn, and in the first round the
+    single-request contenders go first, NDJSON before JSON, so the workers' peak RSS read after
+    each is that body's peak for this size.
     """
     rows, rss = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,16 +110,19 @@ def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[
                     contenders["seed 000 shape"] = lambda: peers.seed_shape(url, data)
                 if size <= 5000:
                     contenders["per-row INSERT+SELECT"] = lambda: peers.per_row(url, data)
-                seconds = {}
-                for name, action in contenders.items():
-                    seconds[name] = measure(url, data, runs, action)
-                    if name in RSS_BODIES and size == sizes[-1]:
-                        rss.append({"size": size, "body": RSS_BODIES[name],
-                                    "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
+                times: dict[str, list[float]] = {name: [] for name in contenders}
+                for round_number in range(runs):
+                    for name, action in contenders.items():
+                        times[name].append(timed(url, data, action))
+                        if round_number == 0 and name in RSS_BODIES and size == sizes[-1]:
+                            rss.append({"size": size, "body": RSS_BODIES[name],
+                                        "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
+            seconds = {name: median(runs_s) for name, runs_s in times.items()}
             floor_s = seconds["floor: psql \\copy + SQL"]
             orm_s = seconds["SQLAlchemy executemany"]
             for name, secs in seconds.items():
                 rows.append({"size": size, "contender": name, "median_s": round(secs, 3),
                              "rows_per_s": round(len(data.valid) / secs),
-                             "vs_floor": round(floor_s / secs, 2), "vs_sqlalchemy": round(orm_s / secs, 2)})
+                             "vs_floor": round(floor_s / secs, 2), "vs_sqlalchemy": round(orm_s / secs, 2),
+                             "runs_s": [round(t, 2) for t in times[name]]})
     return rows, rss
