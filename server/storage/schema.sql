@@ -421,7 +421,7 @@ BEGIN
     ), released AS (
         UPDATE distribution_assignments a SET status = 'released', status_at = now()
         FROM batch b WHERE a.id = b.id
-        RETURNING a.profile_id, a.run_date, a.target_id
+        RETURNING a.profile_id, a.run_date
     ), returned AS (
         UPDATE global_usernames g SET used = false, used_at = NULL
         FROM released r WHERE g.id = r.profile_id
