@@ -10,17 +10,21 @@ import time
 import psycopg
 import pytest
 
+from server.app import create_app
+from server.config import load_settings
 from server.storage import StagedProfile, StoreHolder
 from server.storage.migrate import apply_schema
-
-from server.app import create_app
+from server.storage.postgres import PostgresStore
 
 from .conftest import Ingest, count, make_config
 
 
-def test_one_store_per_process_shared_by_threads(database_url):
-    from server.config import load_settings
+def postgres_store(database_url: str, **overrides) -> PostgresStore:
+    """A direct store on the test database with the test settings, changed by `overrides`."""
+    return PostgresStore(database_url, load_settings(make_config(database_url, **overrides)))
 
+
+def test_one_store_per_process_shared_by_threads(database_url):
     holder = StoreHolder(load_settings(make_config(database_url)))
     seen = []
     threads = [threading.Thread(target=lambda: seen.append(holder.get())) for _ in range(8)]
@@ -36,8 +40,6 @@ def test_one_store_per_process_shared_by_threads(database_url):
 
 
 def test_a_forked_child_makes_its_own_store(database_url):
-    from server.config import load_settings
-
     holder = StoreHolder(load_settings(make_config(database_url)))
     parent_store = holder.get()
     read_end, write_end = os.pipe()
@@ -70,10 +72,7 @@ def test_schema_can_be_applied_again_without_losing_rows(database_url, ingest, d
 
 
 def test_a_failed_copy_surfaces_and_nothing_lands(database_url, db):
-    from server.config import load_settings
-    from server.storage.postgres import PostgresStore
-
-    store = PostgresStore(database_url, load_settings(make_config(database_url)))
+    store = postgres_store(database_url)
     row = StagedProfile(0, "a", "a", None, None, None, "{}", True)
     try:
         with pytest.raises(psycopg.errors.UniqueViolation):
@@ -105,10 +104,7 @@ def test_an_up_to_date_schema_is_not_applied_again(database_url, db):
 def test_a_writer_failing_on_its_first_chunk_fails_the_request_instead_of_hanging_it(database_url, db):
     """The writer's first statement (the COPY) fails, as it does when the database shuts down at that
     moment; here because the transaction is read-only. The request must get the error, not wait."""
-    from server.config import load_settings
-    from server.storage.postgres import PostgresStore
-
-    store = PostgresStore(database_url, load_settings(make_config(database_url)))
+    store = postgres_store(database_url)
     errors: list[BaseException] = []
 
     def ingest() -> None:
@@ -154,10 +150,7 @@ def test_a_slow_request_outlasts_the_statement_timeout(database_url, db, pause, 
     """A scraper that sends its chunks slowly: no statement may stay open across its pauses (a COPY
     ends when the request pauses), nor for long while chunks keep coming (it ends after a second),
     or statement_timeout would cancel the ingest however little each step does."""
-    from server.config import load_settings
-    from server.storage.postgres import PostgresStore
-
-    store = PostgresStore(database_url, load_settings(make_config(database_url, STATEMENT_TIMEOUT_MS=1500)))
+    store = postgres_store(database_url, STATEMENT_TIMEOUT_MS=1500)
     try:
         with store.begin_ingest("key-id", None) as txn:
             for position in range(chunks):
@@ -173,10 +166,7 @@ def test_a_slow_request_outlasts_the_statement_timeout(database_url, db, pause, 
 def test_ingests_adding_the_same_ids_at_the_same_time_wait_for_each_other_not_deadlock(database_url, db):
     """Two ingests reach the pool at the same moment with the same ids, each sent in its own order:
     were the pool's row locks taken in request order, each would wait on the other for ever."""
-    from server.config import load_settings
-    from server.storage.postgres import PostgresStore
-
-    store = PostgresStore(database_url, load_settings(make_config(database_url, BATCH_CHUNK_SIZE=500)))
+    store = postgres_store(database_url, BATCH_CHUNK_SIZE=500)
     at_the_pool = threading.Barrier(2, timeout=30)
     results: list[object] = []
 
