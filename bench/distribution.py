@@ -16,6 +16,10 @@ from .aioclient import get_many
 from .serve import gunicorn, request
 
 BENCH_KEY = "bench-key-000001"
+COLD, HOT = "closed loop, cold (cache just invalidated)", "closed loop, hot (cached)"
+FLOOR_HOT = "closed loop, empty Flask view (floor)"
+PACED_COLD, PACED_HOT = "5 req/s per client, cold", "5 req/s per client, hot"
+FLOOR_PACED = "5 req/s per client, empty Flask view (floor)"
 TARGETS, QUOTA = 72, 200
 
 # The bare statement: the same oldest-first claim of 14,400 unused profiles, marked used and dealt
@@ -127,7 +131,8 @@ def _page_paths(port: int, day: str, limit: int) -> tuple[list[str], list[str]]:
 
 
 def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> list[dict]:
-    """List reads of a day's 14,400 assignments through Gunicorn: cold (cache just invalidated) and hot."""
+    """List reads of a day's 14,400 assignments through Gunicorn: cold (cache just invalidated) and
+    hot, and the same hot reads of an empty Flask view (the floor of Gunicorn, Flask and the client)."""
     headers = {"Authorization": f"Bearer {BENCH_KEY}", "Content-Type": "application/json"}
     with gunicorn(url, f"{BENCH_KEY}:distribute") as (port, _):
         status, body = request(port, "POST", "/api/distribution/run", b'{"date": "2026-04-01"}', headers)
@@ -135,25 +140,29 @@ def run_lists(url: str, clients: int = 50, limit: int = 50, rounds: int = 3) -> 
             raise RuntimeError(f"run answered {status}: {body[:200]!r}")
         day = "2026-04-01"
         paths, one_each = _page_paths(port, day, limit)
+        page = request(port, "GET", paths[0], headers=headers)[1]
         invalidate: Callable[[], None] = lambda: request(  # touching every target drops every page
             port, "POST", "/api/distribution/status",
             orjson.dumps({"updates": [{"profile_id": p, "status": "assigned"} for p in one_each]}), headers)
-        cold: list[float] = []
-        cold_wall = 0.0
-        for _ in range(rounds):
+        runs: dict[str, tuple[list[float], float]] = {}
+
+        def measure(name: str, server_port: int, passes: int, rate: float | None = None) -> None:
+            latencies, wall = _read_all(server_port, paths, clients, passes, rate)
+            before = runs.get(name, ([], 0.0))
+            runs[name] = (before[0] + latencies, before[1] + wall)
+
+        with gunicorn(url, "", app="bench.empty_app:app", BENCH_PAGE_HEX=page.hex()) as (floor_port, _):
+            for _ in range(rounds):  # taking turns: a slow spell of the machine falls on both
+                invalidate()
+                measure(COLD, port, 1)
+                measure(HOT, port, 4)
+                measure(FLOOR_HOT, floor_port, 4)
             invalidate()
-            latencies, wall = _read_all(port, paths, clients, 1)
-            cold += latencies
-            cold_wall += wall
-        hot, hot_wall = _read_all(port, paths, clients, rounds * 4)
-        invalidate()
-        paced_cold, paced_cold_wall = _read_all(port, paths, clients, 1, per_client_rate=5)
-        paced_hot, paced_hot_wall = _read_all(port, paths, clients, 2, per_client_rate=5)
+            measure(PACED_COLD, port, 1, 5)
+            measure(PACED_HOT, port, 2, 5)
+            measure(FLOOR_PACED, floor_port, 2, 5)
     rows = []
-    for name, latencies, wall in (("closed loop, cold (cache just invalidated)", cold, cold_wall),
-                                  ("closed loop, hot (cached)", hot, hot_wall),
-                                  ("5 req/s per client, cold", paced_cold, paced_cold_wall),
-                                  ("5 req/s per client, hot", paced_hot, paced_hot_wall)):
+    for name, (latencies, wall) in runs.items():
         cuts = quantiles(latencies, n=100)
         rows.append({"reads": name, "requests": len(latencies), "clients": clients, "page_size": limit,
                      "p50_ms": round(cuts[49] * 1000, 1), "p99_ms": round(cuts[98] * 1000, 1),

@@ -24,15 +24,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, api_keys: str, workers: int = 2, **env: str) -> Iterator[tuple[int, int]]:
-    """Start Gunicorn on the project's config against `database_url`; yield (port, master pid)."""
+def gunicorn(database_url: str, api_keys: str, workers: int = 2, app: str = "server:create_app()",
+             **env: str) -> Iterator[tuple[int, int]]:
+    """Start Gunicorn on the project's config serving `app` against `database_url`; yield (port, master pid)."""
     port = free_port()
     environ = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
                "STORAGE_BACKEND": "postgres", "DATABASE_URL": database_url, "API_KEYS": api_keys,
                "LOG_LEVEL": "warning", "RATELIMIT_ENABLED": "false", **env}  # measure, do not throttle
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", os.devnull,
-         "server:create_app()"], cwd=ROOT, env=environ,
+         app], cwd=ROOT, env=environ,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
