@@ -63,7 +63,9 @@ def main() -> None:
         results["lists"] = run_lists(url)
         print_table("Reading a day's 14,400 assignments through Gunicorn, 50 concurrent clients",
                     results["lists"])
-    out = ROOT / "bench" / "results" / f"{results['date']}{'-quick' if args.quick else ''}.json"
+    # A partial or quick run gets a name of its own, so it never overwrites the day's full run.
+    suffix = ("-quick" if args.quick else "") + (f"-only-{args.only}" if args.only else "")
+    out = ROOT / "bench" / "results" / f"{results['date']}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
