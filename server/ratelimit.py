@@ -11,6 +11,7 @@ from flask_limiter.util import get_remote_address
 from .auth import current_api_key
 from .errors import Unauthorized, error_body
 from .extensions import limiter
+from .process_limits import SCHEME as PROCESS_MEMORY  # importing it registers the scheme with limits
 
 logger = logging.getLogger("server.ratelimit")
 
@@ -25,7 +26,7 @@ GROUP_SETTINGS = {
 
 def init_rate_limits(app: Flask) -> None:
     """Bind the limiter: Redis counters when REDIS_URL is set, else per-process memory."""
-    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or f"{PROCESS_MEMORY}://"
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "scraper-backend")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # A Redis outage must not take ingest down with it: serve unlimited and log instead.

@@ -75,7 +75,7 @@ def test_metrics_add_up_requests_of_both_workers(server, db):
 
 
 def test_memory_limits_are_counted_per_worker(server, db):
-    """memory:// keeps one counter per worker: with 2 workers a key gets between 1x and 2x its limit."""
+    """Without REDIS_URL each worker keeps its own counters: with 2 workers a key gets between 1x and 2x its limit."""
     with fresh_client() as client:
         statuses = [post_ingest(client, server, profiles(1, start=i), key=INGEST_KEY).status_code
                     for i in range(10)]
