@@ -36,10 +36,15 @@ class ProcessMemoryStorage(Storage):
         """Nothing here fails on I/O; limits wraps only these."""
         return RuntimeError
 
+    @property
+    def storage(self) -> str:
+        """What `flask limiter config` prints for this storage (limits' own storages all have one)."""
+        return f"{len(self._windows)} windows in this process"
+
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to the key's window, opening a new one of `expiry` seconds if none is open."""
-        now = time.time()
         with self._lock:
+            now = time.time()  # read under the lock: a thread that waited for it is not behind
             if now - self._swept_at >= self.SWEEP_EVERY_SECONDS:
                 self._sweep(now)
             count, ends = self._windows.get(key, (0, 0.0))

@@ -6,7 +6,10 @@ import sys
 import threading
 import time
 
+import pytest
+
 from server.extensions import limiter
+from server.process_limits import ProcessMemoryStorage
 
 from .conftest import ALL_KEY
 from .test_ratelimit import limited_app  # noqa: F401 (fixture)
@@ -63,11 +66,14 @@ def test_a_window_ends_and_its_counter_is_forgotten(limited_app, monkeypatch):
     assert time.time() < storage.get_expiry("test:window") <= time.time() + 1
     for number in range(100):
         storage.incr(f"test:idle:{number}", 1)
+    storage.incr("test:open", 60, amount=2)
     time.sleep(1.05)
     assert storage.get("test:window") == 0
+    assert storage.get_expiry("test:window") == pytest.approx(time.time(), abs=0.1)
     monkeypatch.setattr(type(storage), "SWEEP_EVERY_SECONDS", 0.0)
     assert storage.incr("test:window", 1) == 1  # a new window; the sweep drops every ended one
-    assert storage.counters() == 1
+    assert storage.get("test:open") == 2  # and keeps the open ones
+    assert storage.counters() == 2
 
 
 def test_clear_and_reset(limited_app):
@@ -83,4 +89,14 @@ def test_clear_and_reset(limited_app):
 
 def test_the_app_limits_with_these_counters(limited_app):
     client = limited_app(RATELIMIT_READ="2/minute").test_client()
+    assert isinstance(limiter.storage, ProcessMemoryStorage)
     assert [client.get("/api/targets", headers=HEADERS).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_flask_limiters_config_command_describes_them(limited_app):
+    """`flask limiter config` prints the storage's `storage` attribute, which every storage of limits has."""
+    from flask_limiter.commands import cli
+
+    result = limited_app().test_cli_runner().invoke(cli, ["config"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "ProcessMemoryStorage" in result.output
