@@ -77,7 +77,7 @@ def cached_page(day: date, target: int | None, cursor: str | None, limit: int,
 
 def invalidate(days: Iterable[date | str]) -> None:
     """Give each date a new version token, so none of its cached pages is read again."""
-    _replace({_version_key(day) for day in set(map(str, days))})
+    _replace({_version_key(day) for day in days})  # a date and its ISO string name the same key
 
 
 def invalidate_lists(lists: Iterable[Sequence[Any]]) -> None:
