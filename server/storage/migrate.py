@@ -39,13 +39,28 @@ def apply_schema(conninfo: str) -> None:
             with conn.transaction():
                 for path in schema_files():
                     conn.execute(path.read_text())
-                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version text NOT NULL,"
-                             " applied_at timestamptz NOT NULL DEFAULT now())")
+                _lock_down_for_api_roles(conn)
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [schema_version()])
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
     logger.info("schema applied")
+
+
+def _lock_down_for_api_roles(conn: psycopg.Connection) -> None:
+    """On a database with Supabase's API roles, close every table and function to its public keys.
+
+    Supabase's default privileges grant each new table and function in `public` to `anon` and
+    `authenticated`, with RLS off: without this, init-db there would open the pool to the anon key.
+    """
+    from .supabase_setup import PUBLIC_API_ROLES, SERVICE_ROLE, lockdown_sql  # noqa: PLC0415 (imports us)
+
+    present = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY (%s)",
+                                              [[*PUBLIC_API_ROLES, SERVICE_ROLE]])}
+    public = [role for role in PUBLIC_API_ROLES if role in present]
+    if public:
+        conn.execute(lockdown_sql(public, service_role=SERVICE_ROLE in present))
+        logger.info("schema locked down for %s", ", ".join(public))
 
 
 def ensure_schema(conninfo: str) -> bool:

@@ -43,93 +43,194 @@ CREATE TABLE IF NOT EXISTS global_usernames (
     used_at          timestamptz
 );
 
+-- The version of these files that the database has applied (init-db and start-up record it).
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- ---------------------------------------------------------------------------------------------
--- Supabase REST backend. Over REST every request is its own transaction, so the steps that must
--- be atomic or exact live here and are called with .rpc(). Functions pin search_path so a caller
--- cannot redirect the table names they use.
+-- Supabase REST backend. Over REST every request is its own transaction, so each chunk of an
+-- ingest is written by ONE call of ingest_chunk (raw rows and new pool ids together, all or
+-- nothing) and the steps that must be exact live here, called with .rpc(). Every function pins
+-- search_path so a caller cannot redirect the table names it uses.
 
 -- Idempotency-Keys being worked on over REST. No transaction spans a whole request there, so a
--- key is claimed with a lease the worker renews while it writes; a retry after a failure takes
--- the expired claim over and continues the same ingest (same ingest_id, so nothing doubles).
+-- key is claimed with a lease; `holder` names the one request attempt that may write under it.
+-- Every chunk written renews the lease and checks the holder in the same transaction, so a
+-- writer that lost its claim finds out before it writes, never after. A retry after a failure
+-- takes the expired claim over and continues the same ingest (same ingest_id, nothing doubles).
+-- A finished ingest's claim is deleted: its key answers from ingest_requests from then on.
 CREATE TABLE IF NOT EXISTS ingest_claims (
     api_key_id       text NOT NULL,
     idempotency_key  text NOT NULL,
     ingest_id        uuid NOT NULL,
+    holder           uuid,
     lease_until      timestamptz NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (api_key_id, idempotency_key)
 );
+ALTER TABLE ingest_claims ADD COLUMN IF NOT EXISTS holder uuid;
 
--- The duplicate look-up of one chunk: which of p_ids the pool holds already. Ids this same ingest
--- added in an earlier attempt come back as "ours", so a retried chunk still counts them as added.
--- One jsonb value rather than rows, so PostgREST's row cap can never truncate the answer.
-CREATE OR REPLACE FUNCTION existing_profile_ids(p_ingest_id uuid, p_ids text[])
-RETURNS jsonb LANGUAGE sql STABLE SET search_path = public AS $$
-    SELECT jsonb_build_object(
-        'existing', COALESCE(jsonb_agg(id) FILTER (WHERE first_ingest_id IS DISTINCT FROM p_ingest_id), '[]'),
-        'ours', COALESCE(jsonb_agg(id) FILTER (WHERE first_ingest_id = p_ingest_id), '[]'))
-    FROM global_usernames
-    WHERE id = ANY (p_ids)
-$$;
+-- Earlier versions of the REST ingest: three requests per chunk and a claim without a holder.
+DROP FUNCTION IF EXISTS existing_profile_ids(uuid, text[]);
+DROP FUNCTION IF EXISTS claim_ingest(text, text, uuid, integer);
+DROP FUNCTION IF EXISTS renew_ingest_claim(text, text, uuid, integer);
+DROP FUNCTION IF EXISTS record_ingest(uuid, text, text, text, jsonb);
 
--- Claim an Idempotency-Key for p_ingest_id. Answers {"state": ...}:
---   new      the key was free; write as p_ingest_id
+-- Claim an Idempotency-Key for one request attempt (p_holder). Answers {"state": ...}:
+--   new      the key was free (or past its TTL); write as p_ingest_id
 --   done     an ingest with this key finished; its body hash and reply are returned for replay
---   busy     another request holds a live lease on the key (answer 409)
---   resumed  an earlier attempt died; continue its ingest_id, whose rows may have landed already
--- Calling it again with the same p_ingest_id answers the same, so the call itself is retry-safe.
-CREATE OR REPLACE FUNCTION claim_ingest(p_api_key_id text, p_idempotency_key text,
-                                        p_ingest_id uuid, p_lease_seconds integer)
+--   busy     another attempt holds a live lease on the key (answer 409)
+--   resumed  an earlier attempt died; continue its ingest_id, whose chunks may have landed already
+-- Calling it again with the same p_holder answers the same, so the call itself is retry-safe.
+CREATE OR REPLACE FUNCTION claim_ingest(p_api_key_id text, p_idempotency_key text, p_ingest_id uuid,
+                                        p_holder uuid, p_lease_seconds integer)
 RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
     claim ingest_claims;
     done ingest_requests;
 BEGIN
-    INSERT INTO ingest_claims (api_key_id, idempotency_key, ingest_id, lease_until)
-    VALUES (p_api_key_id, p_idempotency_key, p_ingest_id, now() + make_interval(secs => p_lease_seconds))
-    ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
-    -- Claimers of one key queue on this row lock, so only one of them can take an expired lease.
-    SELECT * INTO claim FROM ingest_claims
-    WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key
-    FOR UPDATE;
+    LOOP
+        INSERT INTO ingest_claims (api_key_id, idempotency_key, ingest_id, holder, lease_until)
+        VALUES (p_api_key_id, p_idempotency_key, p_ingest_id, p_holder,
+                now() + make_interval(secs => p_lease_seconds))
+        ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
+        -- Claimers of one key queue on this row lock, so only one of them can take an expired lease.
+        SELECT * INTO claim FROM ingest_claims
+        WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key
+        FOR UPDATE;
+        EXIT WHEN FOUND;  -- else the claim was deleted (its ingest finished) while we waited
+    END LOOP;
     SELECT * INTO done FROM ingest_requests
     WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
     IF FOUND THEN
+        DELETE FROM ingest_claims WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
         RETURN jsonb_build_object('state', 'done', 'ingest_id', done.id,
                                   'body_sha256', done.body_sha256, 'response', done.response);
     END IF;
-    IF claim.ingest_id = p_ingest_id THEN
-        RETURN jsonb_build_object('state', 'new', 'ingest_id', claim.ingest_id);
+    IF claim.holder = p_holder THEN  -- this attempt's own call again: its answer was lost
+        RETURN jsonb_build_object('state', CASE WHEN claim.ingest_id = p_ingest_id THEN 'new' ELSE 'resumed' END,
+                                  'ingest_id', claim.ingest_id);
     END IF;
     IF claim.lease_until > now() THEN
         RETURN jsonb_build_object('state', 'busy', 'ingest_id', claim.ingest_id);
     END IF;
-    UPDATE ingest_claims SET lease_until = now() + make_interval(secs => p_lease_seconds)
+    IF EXISTS (SELECT 1 FROM ingest_requests WHERE id = claim.ingest_id) THEN
+        -- Its ingest finished and retention has forgotten the key since: a new ingest, as on
+        -- direct PostgreSQL; resuming would write new rows under the old ingest's positions.
+        UPDATE ingest_claims SET ingest_id = p_ingest_id, holder = p_holder, created_at = now(),
+                                 lease_until = now() + make_interval(secs => p_lease_seconds)
+        WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
+        RETURN jsonb_build_object('state', 'new', 'ingest_id', p_ingest_id);
+    END IF;
+    UPDATE ingest_claims SET holder = p_holder, lease_until = now() + make_interval(secs => p_lease_seconds)
     WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
     RETURN jsonb_build_object('state', 'resumed', 'ingest_id', claim.ingest_id);
 END
 $$;
 
--- Extend (or, with 0 seconds, give up) the lease of a claim this ingest holds; NULL if it holds none.
-CREATE OR REPLACE FUNCTION renew_ingest_claim(p_api_key_id text, p_idempotency_key text,
-                                              p_ingest_id uuid, p_lease_seconds integer)
-RETURNS boolean LANGUAGE sql SET search_path = public AS $$
+-- Renew the lease of the claim p_holder holds for p_ingest_id; false when another attempt took it.
+-- Takes the claim's row lock, so it also keeps two holders from ever writing at the same moment.
+CREATE OR REPLACE FUNCTION hold_ingest_claim(p_api_key_id text, p_idempotency_key text, p_ingest_id uuid,
+                                             p_holder uuid, p_lease_seconds integer)
+RETURNS boolean LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
     UPDATE ingest_claims SET lease_until = now() + make_interval(secs => p_lease_seconds)
-    WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key AND ingest_id = p_ingest_id
-    RETURNING true
+    WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key
+      AND ingest_id = p_ingest_id AND holder = p_holder;
+    RETURN FOUND;
+END
 $$;
 
--- Keep a finished ingest's counts and reply (what the direct backend inserts in its transaction).
--- NULL instead of true when the ingest was recorded already, so a retried call changes nothing.
+-- Write one chunk of an ingest in one transaction: its raw rows, and the ids the pool lacks
+-- (rows with "first": true, each id's first row in the request). With an Idempotency-Key the
+-- caller must hold the claim (else SQLSTATE PT409, which PostgREST answers as HTTP 409); the
+-- lease is renewed with every chunk. Repeating a chunk that landed changes nothing and answers
+-- the same counts: its raw rows are keyed by (ingest_id, position), and the ids this ingest added
+-- are counted by first_ingest_id. The answer is one jsonb value, which PostgREST's row cap never
+-- truncates.
+CREATE OR REPLACE FUNCTION ingest_chunk(p_ingest_id uuid, p_api_key_id text, p_idempotency_key text,
+                                        p_holder uuid, p_lease_seconds integer, p_rows json)
+RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
+DECLARE
+    v_rows integer;
+    v_new_raw integer;
+    v_first integer;
+    v_added integer;
+BEGIN
+    IF p_idempotency_key IS NOT NULL
+       AND NOT hold_ingest_claim(p_api_key_id, p_idempotency_key, p_ingest_id, p_holder, p_lease_seconds) THEN
+        RAISE EXCEPTION 'another request attempt holds this Idempotency-Key now'
+            USING ERRCODE = 'PT409', HINT = 'ingest_claim_lost';
+    END IF;
+    WITH input AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(p_rows) AS r(position integer, profile_id text, username text,
+            full_name text, source text, scraped_at timestamptz, profile jsonb, first boolean)
+    ), raw AS (
+        INSERT INTO raw_scraped_profiles (ingest_id, position, profile_id, username, full_name, source,
+                                          scraped_at, profile)
+        SELECT p_ingest_id, position, profile_id, username, full_name, source, scraped_at, profile
+        FROM input
+        ON CONFLICT (ingest_id, position) DO NOTHING
+        RETURNING 1
+    ), pool AS (
+        -- Ascending id order, as the direct backend: concurrent ingests lock pool rows in one order.
+        INSERT INTO global_usernames (id, username, full_name, source, first_ingest_id)
+        SELECT profile_id, username, full_name, source, p_ingest_id FROM input WHERE first
+        ORDER BY profile_id
+        ON CONFLICT (id) DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM input), (SELECT count(*) FROM raw),
+           (SELECT count(*) FROM input WHERE first), (SELECT count(*) FROM pool)
+    INTO v_rows, v_new_raw, v_first, v_added;
+    IF v_new_raw < v_rows THEN
+        -- An earlier attempt of this chunk landed (its answer was lost): count what it added too.
+        SELECT count(*) INTO v_added FROM global_usernames
+        WHERE first_ingest_id = p_ingest_id AND id IN (
+            SELECT r.profile_id FROM json_to_recordset(p_rows) AS r(profile_id text, first boolean)
+            WHERE r.first);
+    END IF;
+    RETURN jsonb_build_object('inserted_raw', v_rows, 'added_to_global', v_added, 'distinct_ids', v_first);
+END
+$$;
+
+-- Keep a finished ingest's counts and reply (what the direct backend inserts in its transaction)
+-- and delete its claim. NULL instead of true when the ingest was recorded already, so a retried
+-- call changes nothing; PT409 when another attempt took the claim over.
 CREATE OR REPLACE FUNCTION record_ingest(p_ingest_id uuid, p_api_key_id text, p_idempotency_key text,
-                                         p_body_sha256 text, p_response jsonb)
-RETURNS boolean LANGUAGE sql SET search_path = public AS $$
+                                         p_holder uuid, p_body_sha256 text, p_response jsonb)
+RETURNS boolean LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    IF p_idempotency_key IS NOT NULL
+       AND NOT hold_ingest_claim(p_api_key_id, p_idempotency_key, p_ingest_id, p_holder, 0) THEN
+        IF EXISTS (SELECT 1 FROM ingest_requests WHERE id = p_ingest_id) THEN
+            RETURN NULL;  -- an earlier call of ours recorded it and deleted the claim
+        END IF;
+        RAISE EXCEPTION 'another request attempt holds this Idempotency-Key now'
+            USING ERRCODE = 'PT409', HINT = 'ingest_claim_lost';
+    END IF;
     INSERT INTO ingest_requests (id, api_key_id, idempotency_key, body_sha256, received,
                                  inserted_raw, added_to_global, rejected, response)
     VALUES (p_ingest_id, p_api_key_id, p_idempotency_key, p_body_sha256,
             (p_response->>'received')::integer, (p_response->>'inserted_raw')::integer,
             (p_response->>'added_to_global')::integer, (p_response->>'rejected')::integer, p_response)
-    ON CONFLICT DO NOTHING
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM ingest_claims
+    WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key AND holder = p_holder;
+    RETURN true;
+END
+$$;
+
+-- After a failed attempt, end its lease at once so a retry can resume without waiting.
+CREATE OR REPLACE FUNCTION release_ingest_claim(p_api_key_id text, p_idempotency_key text, p_holder uuid)
+RETURNS boolean LANGUAGE sql SET search_path = public AS $$
+    UPDATE ingest_claims SET lease_until = now()
+    WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key AND holder = p_holder
     RETURNING true
 $$;
 
@@ -203,7 +304,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS distribution_assignments_live_profile
 -- turn it into a scan of millions of rows.
 CREATE OR REPLACE FUNCTION distribution_claim_group(
     p_date date, p_targets bigint[], p_needs integer[], p_sources text[], p_total integer)
-RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off AS $$
+RETURNS integer LANGUAGE plpgsql SET enable_seqscan = off SET search_path = public AS $$
 DECLARE
     v_rows tid[];
     v_claimed integer;
@@ -247,7 +348,7 @@ $$;
 
 -- What a date's distribution looks like now: per target its quota, live assignments and shortfall.
 CREATE OR REPLACE FUNCTION distribution_summary(p_date date)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
+RETURNS jsonb LANGUAGE sql STABLE SET search_path = public AS $$
     WITH counts AS (
         SELECT target_id, count(*) AS assigned FROM distribution_assignments
         WHERE run_date = p_date AND status <> 'released' GROUP BY target_id
@@ -272,7 +373,7 @@ $$;
 -- The first call for a date claims every active target's quota; later calls return that run
 -- unchanged, unless p_top_up asks to fill targets still below quota. Atomic: one transaction.
 CREATE OR REPLACE FUNCTION distribution_run(p_date date, p_top_up boolean DEFAULT false)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
     v_existing jsonb;
     v_group record;
@@ -332,7 +433,7 @@ END;
 $$;
 CREATE OR REPLACE FUNCTION distribution_list(
     p_date date, p_target bigint, p_after_target bigint, p_after_id bigint, p_limit integer)
-RETURNS json LANGUAGE plpgsql STABLE AS $$
+RETURNS json LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
     v_page bigint[];
     v_items json;
@@ -367,7 +468,7 @@ $$;
 -- how many changed, the profile ids with no live assignment, the dates touched, and the lists
 -- touched as [date, target] pairs (whose cached pages must go).
 CREATE OR REPLACE FUNCTION distribution_set_status(p_profile_ids text[], p_statuses text[])
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
     v_result jsonb;
 BEGIN
@@ -410,7 +511,7 @@ $$;
 -- are marked released and their profiles go back to the pool, keeping their age, so they are the
 -- first ones claimed again. SKIP LOCKED: a row being updated right now is left for the next batch.
 CREATE OR REPLACE FUNCTION distribution_release(p_through date, p_limit integer)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
     v_result jsonb;
 BEGIN
@@ -445,7 +546,7 @@ CREATE TABLE IF NOT EXISTS pool_count_deltas (
     used   bigint NOT NULL
 );
 
-CREATE OR REPLACE FUNCTION pool_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION pool_count_inserted() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     INSERT INTO pool_count_deltas (total, used)
     SELECT count(*), count(*) FILTER (WHERE used) FROM new_rows HAVING count(*) > 0;
@@ -453,7 +554,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION pool_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION pool_count_updated() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     INSERT INTO pool_count_deltas (total, used)
     SELECT 0, delta FROM (SELECT (SELECT count(*) FROM new_rows WHERE used)
@@ -463,7 +564,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION pool_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION pool_count_deleted() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     INSERT INTO pool_count_deltas (total, used)
     SELECT -count(*), -count(*) FILTER (WHERE used) FROM old_rows HAVING count(*) > 0;
@@ -471,7 +572,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION pool_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION pool_count_truncated() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     DELETE FROM pool_count_deltas;
     RETURN NULL;
@@ -502,7 +603,7 @@ $$;
 
 -- Fold the appended changes into one row. Rows appended meanwhile are not seen and rows another
 -- fold holds are skipped, so this never waits and never loses a change.
-CREATE OR REPLACE FUNCTION pool_counts_compact() RETURNS void LANGUAGE sql AS $$
+CREATE OR REPLACE FUNCTION pool_counts_compact() RETURNS void LANGUAGE sql SET search_path = public AS $$
     WITH folded AS (
         DELETE FROM pool_count_deltas
         WHERE ctid = ANY (ARRAY(SELECT ctid FROM pool_count_deltas FOR UPDATE SKIP LOCKED))
@@ -513,7 +614,7 @@ CREATE OR REPLACE FUNCTION pool_counts_compact() RETURNS void LANGUAGE sql AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION pool_counts()
-RETURNS jsonb LANGUAGE sql STABLE AS $$
+RETURNS jsonb LANGUAGE sql STABLE SET search_path = public AS $$
     SELECT jsonb_build_object('total', total, 'unused', total - used, 'used', used)
     FROM (SELECT coalesce(sum(total), 0) AS total, coalesce(sum(used), 0) AS used
           FROM pool_count_deltas) c;
@@ -522,7 +623,7 @@ $$;
 -- Statistics: the pool, what was ingested on each of the p_days days up to p_date (days in
 -- p_timezone, from the one-row-per-request ingest log), and the distribution of p_date.
 CREATE OR REPLACE FUNCTION distribution_stats(p_date date, p_days integer, p_timezone text)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
     v_first date := p_date - (p_days - 1);
     v_ingested jsonb;
@@ -577,11 +678,12 @@ $$;
 -- ingest record stays, so the per-day statistics keep it).
 CREATE OR REPLACE FUNCTION retention_batch(
     p_raw_before timestamptz, p_keys_before timestamptz, p_limit integer)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
     v_raw integer := 0;
     v_ingests integer := 0;
     v_keys integer := 0;
+    v_claims integer := 0;
 BEGIN
     IF p_raw_before IS NOT NULL THEN
         DELETE FROM raw_scraped_profiles r
@@ -598,7 +700,13 @@ BEGIN
         SELECT id FROM ingest_requests WHERE idempotency_key IS NOT NULL AND created_at < p_keys_before
         ORDER BY created_at LIMIT p_limit);
     GET DIAGNOSTICS v_keys = ROW_COUNT;
-    RETURN jsonb_build_object('raw_deleted', v_raw, 'ingests_deleted', v_ingests, 'keys_expired', v_keys);
+    -- REST claims left by attempts that never finished: past the TTL their key starts anew.
+    DELETE FROM ingest_claims WHERE (api_key_id, idempotency_key) IN (
+        SELECT api_key_id, idempotency_key FROM ingest_claims WHERE created_at < p_keys_before
+        LIMIT p_limit);
+    GET DIAGNOSTICS v_claims = ROW_COUNT;
+    RETURN jsonb_build_object('raw_deleted', v_raw, 'ingests_deleted', v_ingests,
+                              'keys_expired', v_keys + v_claims);
 END;
 $$;
 
@@ -607,7 +715,7 @@ $$;
 CREATE OR REPLACE FUNCTION list_raw_profiles(
     p_from timestamptz, p_to timestamptz, p_after_at timestamptz, p_after_ingest uuid,
     p_after_position integer, p_limit integer)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
     v_items jsonb;
 BEGIN
@@ -630,7 +738,7 @@ $$;
 -- Date-range listing of the pool in (first_seen_at, id) order, like list_raw_profiles.
 CREATE OR REPLACE FUNCTION list_global_profiles(
     p_from timestamptz, p_to timestamptz, p_after_at timestamptz, p_after_id text, p_limit integer)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
     v_items jsonb;
 BEGIN

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
@@ -13,13 +12,13 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 import httpx
 import orjson
 from postgrest.exceptions import APIError
-from postgrest.types import ReturnMethod
 from supabase import Client
 
 from ..errors import Conflict, StorageUnavailable
 from .base import IngestTotals, StagedProfile, StoredReply
 from .supabase_client import (PAGE_SIZE, SCHEMA_MISSING_CODES, RetryPolicy, StatementTimeout,
-                              TransientResponse, fetch_all, make_client, make_http_client)
+                              TransientResponse, fetch_all, make_client, make_http_client,
+                              worst_case_seconds)
 from .supabase_distribution import SupabaseDistribution
 
 logger = logging.getLogger("server.batch_processor")
@@ -32,35 +31,35 @@ _PROBE_INGEST = "00000000-0000-0000-0000-000000000000"
 
 
 class SupabaseIngest:
-    """One ingest request as a series of REST writes, each of which may be repeated safely.
+    """One ingest request as a series of REST writes: ONE request per chunk, each safe to repeat.
 
-    There is no transaction around the request: every chunk is written when it arrives. Raw rows
-    are keyed by (ingest_id, position) and inserted ignoring duplicates, and the pool look-up
-    reports ids this ingest added before, so repeating a chunk (a retry after a timeout, or a
-    request resumed under its Idempotency-Key) neither doubles rows nor miscounts.
+    There is no transaction around the request: each chunk is one call of ingest_chunk, which
+    writes the chunk's raw rows and its new pool ids in one transaction, so a chunk lands whole or
+    not at all. Raw rows are keyed by (ingest_id, position) and the pool remembers which ingest
+    added an id, so repeating a chunk (a retry after a timeout, or a request resumed under its
+    Idempotency-Key) neither doubles rows nor miscounts. With a key, every chunk also renews the
+    claim and checks that this attempt (`holder`) still holds it, in the same transaction.
     """
 
     def __init__(self, store: SupabaseStore, ingest_id: str, api_key_id: str, key: str | None,
-                 previous: StoredReply | None):
+                 holder: str, previous: StoredReply | None):
         self.store = store
         self.ingest_id = ingest_id
         self.api_key_id = api_key_id
         self.key = key
+        self.holder = holder
         self.previous = previous
         self.totals = IngestTotals(0, 0, 0)
         self._batches = 0
-        self._renewed_at = time.monotonic()
 
     def write_chunk(self, rows: Sequence[StagedProfile]) -> None:
         """Write one chunk now, in requests of at most 1000 profiles."""
         for start in range(0, len(rows), self.store.chunk_size):
             self._write(rows[start:start + self.store.chunk_size])
-        self._renew_claim_if_due()
 
     def _write(self, rows: Sequence[StagedProfile]) -> None:
         try:
-            self.store.run(lambda client: self._insert_raw(client, rows))
-            added, distinct = self.store.run(lambda client: self._add_to_pool(client, rows))
+            counts = self.store.rpc("ingest_chunk", self._chunk_params(rows))
         except StatementTimeout:
             if len(rows) <= self.store.min_chunk_size:
                 raise
@@ -71,54 +70,23 @@ class SupabaseIngest:
             self._write(rows[half:])
             return
         self._batches += 1
-        self.totals.inserted_raw += len(rows)
-        self.totals.added_to_global += added
-        self.totals.distinct_ids += distinct
+        self.totals.inserted_raw += counts["inserted_raw"]
+        self.totals.added_to_global += counts["added_to_global"]
+        self.totals.distinct_ids += counts["distinct_ids"]
         logger.info("✓ Inserted batch %d (%d records into raw_scraped_profiles; %d new in"
-                    " global_usernames, %d already there)", self._batches, len(rows), added, distinct - added)
+                    " global_usernames, %d already there)", self._batches, counts["inserted_raw"],
+                    counts["added_to_global"], counts["distinct_ids"] - counts["added_to_global"])
 
-    def _insert_raw(self, client: Client, rows: Sequence[StagedProfile]) -> None:
-        body = [{"ingest_id": self.ingest_id, "position": row.position, "profile_id": row.profile_id,
-                 "username": row.username, "full_name": row.full_name, "source": row.source,
-                 "scraped_at": row.scraped_at, "profile": orjson.loads(row.profile_json)}
-                for row in rows]
-        client.table("raw_scraped_profiles").upsert(
-            body, on_conflict="ingest_id,position", ignore_duplicates=True,
-            returning=ReturnMethod.minimal, default_to_null=False).execute()
+    def _chunk_params(self, rows: Sequence[StagedProfile]) -> dict[str, Any]:
+        # The profile goes as parsed JSON, not as a string: the column is jsonb.
+        body = [{"position": row.position, "profile_id": row.profile_id, "username": row.username,
+                 "full_name": row.full_name, "source": row.source, "scraped_at": row.scraped_at,
+                 "profile": orjson.loads(row.profile_json), "first": row.first} for row in rows]
+        return {**self._claim_params(), "p_ingest_id": self.ingest_id,
+                "p_lease_seconds": self.store.lease_seconds, "p_rows": body}
 
-    def _add_to_pool(self, client: Client, rows: Sequence[StagedProfile]) -> tuple[int, int]:
-        """Look up which first-seen ids the pool holds, insert the rest; return (added, distinct).
-
-        Repeated as one unit: after a timed-out insert, the repeated look-up finds the ids that
-        insert did add under this ingest_id ("ours") and counts them as added.
-        """
-        first = [row for row in rows if row.first]
-        if not first:
-            return 0, 0
-        found = client.rpc("existing_profile_ids", {
-            "p_ingest_id": self.ingest_id, "p_ids": [row.profile_id for row in first]}).execute().data
-        known = set(found["existing"]) | set(found["ours"])
-        # Ascending id order, as the direct backend: concurrent ingests lock pool rows in one order.
-        new = sorted((row for row in first if row.profile_id not in known), key=lambda row: row.profile_id)
-        inserted: list[Any] = []
-        if new:
-            inserted = client.table("global_usernames").upsert(
-                [{"id": row.profile_id, "username": row.username, "full_name": row.full_name,
-                  "source": row.source, "first_ingest_id": self.ingest_id} for row in new],
-                on_conflict="id", ignore_duplicates=True, default_to_null=False,
-            ).select("id").execute().data  # only the rows this insert added come back
-        return len(found["ours"]) + len(inserted), len(first)
-
-    def _renew_claim_if_due(self) -> None:
-        lease = self.store.lease_seconds
-        if self.key is None or time.monotonic() - self._renewed_at < lease / 3:
-            return
-        self.store.rpc("renew_ingest_claim", self._claim_params(lease))
-        self._renewed_at = time.monotonic()
-
-    def _claim_params(self, lease_seconds: int) -> dict[str, Any]:
-        return {"p_api_key_id": self.api_key_id, "p_idempotency_key": self.key,
-                "p_ingest_id": self.ingest_id, "p_lease_seconds": lease_seconds}
+    def _claim_params(self) -> dict[str, Any]:
+        return {"p_api_key_id": self.api_key_id, "p_idempotency_key": self.key, "p_holder": self.holder}
 
     def finish(self) -> IngestTotals:
         """Every chunk is written already; return the exact counts."""
@@ -128,17 +96,17 @@ class SupabaseIngest:
     def record(self, body_sha256: str, response: dict[str, Any]) -> None:
         """Store the reply in ingest_requests so a retry with the same Idempotency-Key replays it."""
         recorded = self.store.rpc("record_ingest", {
-            "p_ingest_id": self.ingest_id, "p_api_key_id": self.api_key_id,
-            "p_idempotency_key": self.key, "p_body_sha256": body_sha256, "p_response": response})
+            **self._claim_params(), "p_ingest_id": self.ingest_id, "p_body_sha256": body_sha256,
+            "p_response": response})
         if not recorded:
-            logger.info("ingest %s was recorded already (a concurrent retry finished first)", self.ingest_id)
+            logger.info("ingest %s was recorded already (a repeated call)", self.ingest_id)
 
     def release(self) -> None:
         """After a failure, end the claim's lease at once so a retry can resume without waiting."""
         if self.key is None or self.previous is not None:
             return
         try:
-            self.store.rpc("renew_ingest_claim", self._claim_params(0))
+            self.store.rpc("release_ingest_claim", self._claim_params())
         except Exception:  # Supabase may be what failed; the lease then simply runs out
             logger.warning("could not release the Idempotency-Key claim of ingest %s", self.ingest_id)
 
@@ -152,7 +120,7 @@ class SupabaseStore(SupabaseDistribution):
         self.config = config
         self.chunk_size = min(config["BATCH_CHUNK_SIZE"], MAX_CHUNK)
         self.min_chunk_size = config["SUPABASE_MIN_CHUNK_SIZE"]
-        self.lease_seconds = config["SUPABASE_CLAIM_LEASE_SECONDS"]
+        self.lease_seconds = max(config["SUPABASE_CLAIM_LEASE_SECONDS"], worst_case_seconds(config))
         self.policy = RetryPolicy(config["SUPABASE_RETRY_BACKOFF_MS"])
         self._lock = threading.Lock()
         self._client: Client | None = None
@@ -188,11 +156,11 @@ class SupabaseStore(SupabaseDistribution):
     @contextmanager
     def begin_ingest(self, api_key_id: str, idempotency_key: str | None) -> Iterator[SupabaseIngest]:
         """Start an ingest; with an Idempotency-Key, claim it first (Conflict while another holds it)."""
-        ingest_id, previous = str(uuid.uuid4()), None
+        ingest_id, holder, previous = str(uuid.uuid4()), str(uuid.uuid4()), None
         if idempotency_key is not None:
             claim = self.rpc("claim_ingest", {
                 "p_api_key_id": api_key_id, "p_idempotency_key": idempotency_key,
-                "p_ingest_id": ingest_id, "p_lease_seconds": self.lease_seconds})
+                "p_ingest_id": ingest_id, "p_holder": holder, "p_lease_seconds": self.lease_seconds})
             if claim["state"] == "busy":
                 raise Conflict("a request with this Idempotency-Key is still being processed",
                                code="idempotency_in_progress")
@@ -202,7 +170,7 @@ class SupabaseStore(SupabaseDistribution):
                 logger.info("Resuming ingest %s: an earlier attempt with this Idempotency-Key failed",
                             claim["ingest_id"])
             ingest_id = claim["ingest_id"]
-        txn = SupabaseIngest(self, ingest_id, api_key_id, idempotency_key, previous)
+        txn = SupabaseIngest(self, ingest_id, api_key_id, idempotency_key, holder, previous)
         try:
             yield txn
         except Exception:
@@ -212,7 +180,9 @@ class SupabaseStore(SupabaseDistribution):
     def readiness(self) -> dict[str, Any]:
         """One request, no retries: does Supabase answer, and is the set-up SQL applied?"""
         try:
-            self.client.rpc("existing_profile_ids", {"p_ingest_id": _PROBE_INGEST, "p_ids": []}).execute()
+            self.client.rpc("ingest_chunk", {"p_ingest_id": _PROBE_INGEST, "p_api_key_id": "readiness",
+                                             "p_idempotency_key": None, "p_holder": None,
+                                             "p_lease_seconds": 0, "p_rows": []}).execute()
             # A project set up before the distribution existed lacks this one: not ready either.
             self.client.rpc("distribution_summary", {"p_date": "2000-01-01"}).execute()
         except (TransientResponse, StorageUnavailable, httpx.TransportError) as exc:

@@ -12,7 +12,7 @@ from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from ..errors import ApiError, StorageUnavailable, Unprocessable
+from ..errors import ApiError, Conflict, StorageUnavailable, Unprocessable
 
 logger = logging.getLogger("server.storage.supabase")
 
@@ -27,8 +27,19 @@ PAGE_SIZE = 1000
 SCHEMA_MISSING_CODES = frozenset({"PGRST202", "PGRST205", "42P01", "42883"})
 
 
+# What is worth another attempt, by PostgREST's code (its Error.hs maps SQLSTATEs to statuses):
+# serialization failures and deadlocks, a connection lost or refused, the database short of
+# resources, an administrator's shutdown, and PostgREST's own connection and pool errors.
+TRANSIENT_CODES = frozenset({"40001", "40P01", "57P01", "PGRST000", "PGRST001", "PGRST002", "PGRST003"})
+TRANSIENT_CLASSES = ("08", "53")
+# 53400 (configuration_limit_exceeded) is of class 53 but no retry will ever fit it.
+PERMANENT_CODES = frozenset({"53400"})
+# A gateway's own error page (no PostgREST code): Supabase's proxy and Cloudflare's 52x pages.
+GATEWAY_STATUSES = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
+
+
 class TransientResponse(Exception):
-    """Supabase answered 408, 429 or 5xx: the same request may well succeed a moment later."""
+    """Supabase answered with a failure that the same request may well not meet a moment later."""
 
     def __init__(self, status: int, code: str | None, retry_after: float | None):
         super().__init__(f"Supabase answered HTTP {status}" + (f" ({code})" if code else ""))
@@ -48,7 +59,8 @@ def _postgrest_code(response: httpx.Response) -> str | None:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:  # a gateway's HTML error page
         return None
-    return body.get("code") if isinstance(body, dict) else None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and code else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -58,20 +70,35 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def is_transient_answer(status: int, code: str | None, retry_after: float | None) -> bool:
+    """Whether an error answer is worth repeating: only what a moment can change (see the codes)."""
+    if code is not None:
+        if code in PERMANENT_CODES:
+            return False
+        return code in TRANSIENT_CODES or code[:2] in TRANSIENT_CLASSES
+    if status == 429:
+        return retry_after is not None  # a rate limit that says when; else it is no moment's matter
+    return status == 408 or status in GATEWAY_STATUSES
+
+
 def check_response(response: httpx.Response) -> None:
     """Raise for the answers worth retrying, before supabase-py turns them into a bare APIError.
 
     supabase-py's APIError keeps the PostgREST code but not the HTTP status, and a gateway's 502
-    page has no code at all; so the status is judged here, on the raw response.
+    page has no code at all; so the answer is judged here, on the raw response. Everything else
+    that failed (PostgREST answers many permanent errors with 500) goes on to supabase-py, which
+    raises it as an APIError: a permanent error, never retried.
     """
     status = response.status_code
-    if status < 500 and status not in (408, 429):
+    if status < 400:
         return
     response.read()
     code = _postgrest_code(response)
     if code == "57014":
         raise StatementTimeout("a database statement timed out; retry later")
-    raise TransientResponse(status, code, _retry_after(response))
+    retry_after = _retry_after(response)
+    if is_transient_answer(status, code, retry_after):
+        raise TransientResponse(status, code, retry_after)
 
 
 def drop_non_jwt_bearer(request: httpx.Request) -> None:
@@ -111,7 +138,7 @@ def make_client(config: Mapping[str, Any], http: httpx.Client) -> Client:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth another attempt: the network failed, timed out, or Supabase answered 408/429/5xx."""
+    """Worth another attempt: the network failed, timed out, or the answer was a transient one."""
     return isinstance(exc, (TransientResponse, httpx.TimeoutException, httpx.NetworkError,
                             httpx.RemoteProtocolError))
 
@@ -124,9 +151,18 @@ def backoff_seconds(exc: BaseException | None, attempt: int, base: float) -> flo
     return min(wait, MAX_WAIT_SECONDS)
 
 
+def worst_case_seconds(config: Mapping[str, Any]) -> int:
+    """The longest one REST call may take with its retries: every attempt timing out, the waits."""
+    timeout = float(config["SUPABASE_TIMEOUT_SECONDS"])
+    return int(ATTEMPTS * (timeout + CONNECT_TIMEOUT_SECONDS) + (ATTEMPTS - 1) * MAX_WAIT_SECONDS) + 1
+
+
 def rejected(exc: APIError) -> ApiError:
-    """Map a request Supabase refused (4xx) to our error: 422 for bad data, else 500."""
+    """Map a request Supabase refused for good: 422 for bad data, 409 for a lost claim, else 500."""
     code = exc.code or ""
+    if code == "PT409":  # ingest_chunk / record_ingest: another attempt took the Idempotency-Key over
+        return Conflict("another request with this Idempotency-Key took it over; retry to get its answer",
+                        code="idempotency_in_progress")
     logger.error("Supabase refused a request: code=%s message=%s hint=%s", code, exc.message, exc.hint)
     if code[:2] in ("22", "23"):  # data exceptions and constraint violations
         return Unprocessable("the database refused the data", code="rejected_by_database",

@@ -1,4 +1,5 @@
-"""Fixtures for the Supabase backend: the fake REST API on the real test database, a store, an app."""
+"""Fixtures for the Supabase backend: a database set up as on Supabase, the strict REST gateway on
+it, a store, an app."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from server.storage.supabase import SupabaseStore
 
 from ..conftest import make_config
 from .fake_postgrest import SERVICE_KEY, SUPABASE_URL, FakePostgrest
+from .supabase_db import supabase_database
+
+SUPABASE_TEST_DB = "supabase_test"
 
 
 def supabase_config(database_url: str, **overrides: Any) -> dict[str, Any]:
@@ -21,9 +25,16 @@ def supabase_config(database_url: str, **overrides: Any) -> dict[str, Any]:
     return make_config(database_url, **{**settings, **overrides})
 
 
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A database with Supabase's roles and default grants, set up with the printed SQL script."""
+    return supabase_database(SUPABASE_TEST_DB)
+
+
 @pytest.fixture
 def fake(db, database_url) -> Iterable[FakePostgrest]:
-    """Supabase's REST API, intercepted with respx and served from the emptied test database."""
+    """Supabase's REST API, intercepted with respx and served by the strict gateway from the
+    emptied test database."""
     server = FakePostgrest(database_url)
     with server.router:
         yield server

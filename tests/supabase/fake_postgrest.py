@@ -1,14 +1,22 @@
-"""Supabase's REST API faked at the HTTP level with respx, answered by the real test database.
+"""A PostgREST stand-in on the real test database, as strict as Supabase's gateway.
 
-Only the HTTP hop is fake: each request runs as one SQL statement on the embedded PostgreSQL, the
-way PostgREST runs it (inserts with ON CONFLICT, updates, functions called with their named
-arguments, STABLE ones in a read-only transaction), so rows, counts and the SQL functions are real.
-Failures can be injected per path, before the statement runs (nothing lands) or after it (it
-landed, but the answer is lost).
+Checked against PostgREST v12.2's source: every request runs in its own transaction on a
+connection of its own, logged in as `authenticator` and switched to the API key's role with
+`set_config('role', ..., true)` after that role's settings (`statement_timeout`), as
+Query.hs does; grants and Row Level Security therefore apply as on Supabase. Functions called
+with POST run READ ONLY unless VOLATILE (Plan.hs `callReadPlan`), with their JSON body's fields as
+named arguments (QueryBuilder.hs `callPlanToQuery`); errors carry PostgREST's body and the status
+that Error.hs `pgErrorStatus` gives their SQLSTATE (see postgrest_errors.py); table reads are capped
+at `max_rows`. Requests reach it through respx (in-process) or over HTTP (see serve()).
+
+Failures can be injected per path, before the statement runs (nothing lands) or after it commits
+(it landed, but the answer is lost).
 """
 
 from __future__ import annotations
 
+import base64
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +25,17 @@ import orjson
 import psycopg
 import respx
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .postgrest_errors import error_response, pg_error_response
 
 SUPABASE_URL = "https://fake-project.supabase.co"
 SERVICE_KEY = "fake-service-role-key"
+ANON_KEY = "fake-anon-key"
 REST = "/rest/v1/"
-_HTTP_STATUS = {"57014": 500, "23505": 409, "23503": 409, "25006": 405}
+_FILTERS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_NOT_FILTERS = ("select", "order", "limit", "offset", "columns", "on_conflict")
 
 
 @dataclass
@@ -44,114 +58,194 @@ class Failure:
         return httpx.Response(self.status, content=body, headers=self.headers)
 
 
+def key_role(apikey: str | None) -> str | None:
+    """The database role an API key runs as, the way Supabase's gateway resolves it; None: refused."""
+    if apikey == SERVICE_KEY or (apikey or "").startswith("sb_secret_"):
+        return "service_role"
+    if apikey == ANON_KEY:
+        return "anon"
+    if apikey and apikey.count(".") == 2:  # a legacy JWT key: its role claim decides
+        payload = apikey.split(".")[1]
+        return orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("role")
+    return None
+
+
 class FakePostgrest:
     """A respx router for SUPABASE_URL whose PostgREST requests run on a real database."""
 
-    def __init__(self, conninfo: str, max_rows: int = 1000):
-        self.conn = psycopg.connect(conninfo, autocommit=True)
+    def __init__(self, conninfo: str, max_rows: int = 1000, pool_size: int = 12):
+        self.conninfo = conninfo
+        self.pool = ConnectionPool(make_conninfo(conninfo, user="authenticator"), min_size=1,
+                                   max_size=pool_size, timeout=10, kwargs={"autocommit": True},
+                                   open=True)
         self.max_rows = max_rows
         self.failures: list[Failure] = []
+        self._lock = threading.Lock()
+        self._functions: dict[str, tuple[list[tuple[str, str]], int, str]] = {}
+        self._role_settings = self._load_role_settings()
         self.router = respx.MockRouter(base_url=SUPABASE_URL, assert_all_called=False)
         self.router.route().mock(side_effect=self.handle)
 
     def fail(self, path: str, times: int = 1, after: int = 0, **how: Any) -> None:
         """Let `after` requests to `path` (e.g. "rpc/claim_ingest") through, then fail `times`."""
-        self.failures += [Failure(path, passes=True) for _ in range(after)]
-        self.failures += [Failure(path, **how) for _ in range(times)]
+        with self._lock:
+            self.failures += [Failure(path, passes=True) for _ in range(after)]
+            self.failures += [Failure(path, **how) for _ in range(times)]
 
     @property
     def requests(self) -> list[httpx.Request]:
-        """Every request sent so far, in order."""
+        """Every request sent so far through respx, in order."""
         return [call.request for call in self.router.calls]
 
     def paths(self) -> list[str]:
-        """The REST path of every request so far, e.g. ["rpc/claim_ingest", "raw_scraped_profiles"]."""
+        """The REST path of every request so far, e.g. ["rpc/claim_ingest", "rpc/ingest_chunk"]."""
         return [request.url.path.removeprefix(REST) for request in self.requests]
 
     def close(self) -> None:
-        self.conn.close()
+        self.pool.close()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.path.startswith(REST), request.url
-        if request.headers.get("apikey") != SERVICE_KEY:
-            return _error(401, "PGRST301", "invalid API key")
+        """Answer one request as PostgREST behind Supabase's gateway would."""
+        if not request.url.path.startswith(REST):
+            return error_response(404, "PGRST125", "Invalid path specified in request URL")
+        role = key_role(request.headers.get("apikey"))
+        if role is None:  # Supabase's gateway refuses the key before PostgREST sees it
+            return httpx.Response(401, content=b'{"message":"Invalid API key"}')
         path = request.url.path.removeprefix(REST)
-        failure = next((f for f in self.failures if f.path == path), None)
-        if failure is not None:
-            self.failures.remove(failure)
-            if failure.passes:
-                failure = None
-            elif not failure.landed:
-                return failure.answer(request)
-        try:
-            response = self._answer(request, path)
-        except psycopg.Error as exc:
-            code = exc.sqlstate or "XX000"
-            status = _HTTP_STATUS.get(code, 400 if code[:2] in ("22", "23") else 500)
-            return _error(status, code, str(exc))
+        with self._lock:
+            failure = next((f for f in self.failures if f.path == path), None)
+            if failure is not None:
+                self.failures.remove(failure)
+        if failure is not None and failure.passes:
+            failure = None
+        if failure is not None and not failure.landed:
+            return failure.answer(request)
+        response = self._run(request, path, role)
         return failure.answer(request) if failure is not None else response
 
-    def _answer(self, request: httpx.Request, path: str) -> httpx.Response:
+    def _run(self, request: httpx.Request, path: str, role: str) -> httpx.Response:
+        if "missing=default" in request.headers.get("Prefer", ""):
+            raise AssertionError("Prefer: missing=default sends PostgREST down its slow jsonb path")
+        read_only = False
         if path.startswith("rpc/"):
-            return self._call(path.removeprefix("rpc/"), orjson.loads(request.content))
-        if request.method == "POST":
-            return self._insert(path, request)
-        if request.method == "GET":
-            return self._select(path, request.url.params)
-        if request.method == "PATCH":
-            return self._update(path, request)
-        raise AssertionError(f"the fake does not serve {request.method} {path}")
+            function = self._function(path.removeprefix("rpc/"))
+            if function is None:
+                return error_response(404, "PGRST202", f"Could not find the function public.{path[4:]}"
+                                      " in the schema cache")
+            read_only = function[2] != "v"
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if read_only:
+                    conn.execute("SET TRANSACTION READ ONLY")
+                self._pre_request(conn, role, request)
+                return self._answer(conn, request, path)
+        except PoolTimeout:
+            return error_response(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is None:  # could not connect at all
+                return error_response(503, "PGRST000", "Database connection error. Retrying the connection.")
+            return pg_error_response(exc, authed=role != "anon")
+        except psycopg.Error as exc:
+            return pg_error_response(exc, authed=role != "anon")
 
-    def _call(self, function: str, args: dict[str, Any]) -> httpx.Response:
-        declared = self.conn.execute(
-            "SELECT unnest(proargnames), unnest(proargtypes::regtype[]::text[]), provolatile FROM pg_proc"
-            " WHERE proname = %s AND pronamespace = 'public'::regnamespace", [function]).fetchall()
-        if not declared or {name for name, _, _ in declared} != set(args):
-            return _error(404, "PGRST202", f"Could not find the function public.{function}")
-        # PostgREST's own way: the JSON body as a record, its fields as named arguments.
-        call = sql.SQL("SELECT to_jsonb({f}({args})) FROM json_to_record(%s::json) AS _({defs})").format(
-            f=sql.Identifier(function),
-            args=sql.SQL(", ").join(
-                sql.SQL("{0} => _.{0}").format(sql.Identifier(n)) for n, _, _ in declared),
-            defs=sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t, _ in declared))
-        with self.conn.transaction():
-            if declared[0][2] != "v":  # PostgREST runs STABLE and IMMUTABLE functions read-only
-                self.conn.execute("SET TRANSACTION READ ONLY")
-            result = self.conn.execute(call, [orjson.dumps(args).decode()]).fetchone()[0]
+    def _load_role_settings(self) -> dict[str, list[tuple[str, str]]]:
+        """Each API role's own settings that a user may set, as PostgREST's queryRoleSettings reads them."""
+        with psycopg.connect(self.conninfo) as conn:
+            rows = conn.execute(
+                "SELECT r.rolname, split_part(kv, '=', 1), lower(split_part(kv, '=', 2))"
+                " FROM pg_roles r, unnest(r.rolconfig) kv"
+                " JOIN pg_settings s ON s.name = split_part(kv, '=', 1) AND s.context = 'user'"
+                " WHERE r.rolname IN ('anon', 'authenticated', 'service_role')").fetchall()
+        settings: dict[str, list[tuple[str, str]]] = {}
+        for role, name, value in rows:
+            settings.setdefault(role, []).append((name, value))
+        return settings
+
+    def _pre_request(self, conn: psycopg.Connection, role: str, request: httpx.Request) -> None:
+        """PostgREST's first statement: search_path, the role's settings, then the role itself."""
+        pairs = [("search_path", '"public", "extensions"'), *self._role_settings.get(role, []),
+                 ("role", role), ("request.jwt.claims", orjson.dumps({"role": role}).decode()),
+                 ("request.method", request.method), ("request.path", request.url.path)]
+        calls = sql.SQL(", ").join(sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v))
+                                   for k, v in pairs)
+        conn.execute(sql.SQL("SELECT ") + calls)
+
+    def _function(self, name: str) -> tuple[list[tuple[str, str]], int, str] | None:
+        """A function's (argument names and types, number with defaults, volatility), cached like
+        PostgREST's schema cache and reloaded when a name is missing."""
+        if name not in self._functions:
+            with psycopg.connect(self.conninfo) as conn:
+                row = conn.execute(
+                    "SELECT array_agg(a.name ORDER BY a.n), array_agg(a.type ORDER BY a.n),"
+                    " p.pronargdefaults, p.provolatile FROM pg_proc p,"
+                    " unnest(p.proargnames, p.proargtypes::regtype[]::text[]) WITH ORDINALITY a(name, type, n)"
+                    " WHERE p.proname = %s AND p.pronamespace = 'public'::regnamespace"
+                    " GROUP BY p.oid, p.pronargdefaults, p.provolatile", [name]).fetchone()
+            if row is None:
+                return None
+            self._functions[name] = (list(zip(row[0], row[1])), row[2], row[3])
+        return self._functions[name]
+
+    def _answer(self, conn: psycopg.Connection, request: httpx.Request, path: str) -> httpx.Response:
+        if path.startswith("rpc/"):
+            return self._call(conn, path.removeprefix("rpc/"), request.content)
+        if request.method == "POST":
+            return self._insert(conn, path, request)
+        if request.method == "GET":
+            return self._select(conn, path, request.url.params)
+        if request.method == "PATCH":
+            return self._update(conn, path, request)
+        raise AssertionError(f"the gateway does not serve {request.method} {path}")
+
+    def _call(self, conn: psycopg.Connection, name: str, body: bytes) -> httpx.Response:
+        arguments, with_defaults, _ = self._function(name)
+        given = set(orjson.loads(body or b"{}"))
+        required = {n for n, _ in arguments[:len(arguments) - with_defaults]}
+        if not required <= given <= {n for n, _ in arguments}:
+            return error_response(404, "PGRST202", f"Could not find the function public.{name}"
+                                  f"({', '.join(sorted(given))}) in the schema cache")
+        used = [(n, t) for n, t in arguments if n in given]
+        # QueryBuilder.hs: the body as one json parameter, its fields as named arguments.
+        call = sql.SQL("SELECT to_json({f}({args})) FROM (SELECT %s::json AS json_data) pgrst_payload,"
+                       " LATERAL (SELECT * FROM json_to_record(pgrst_payload.json_data) AS _({defs})"
+                       " LIMIT 1) pgrst_body").format(
+            f=sql.Identifier(name),
+            args=sql.SQL(", ").join(sql.SQL("{0} := pgrst_body.{0}").format(sql.Identifier(n)) for n, _ in used),
+            defs=sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in used))
+        result = conn.execute(call, [body.decode() or "{}"]).fetchone()[0]
         return httpx.Response(200, content=orjson.dumps(result))
 
-    def _insert(self, table: str, request: httpx.Request) -> httpx.Response:
+    def _insert(self, conn: psycopg.Connection, table: str, request: httpx.Request) -> httpx.Response:
         params, prefer = request.url.params, _prefer(request)
         columns = [sql.Identifier(c.strip('"')) for c in params["columns"].split(",")]
         statement = sql.SQL(
             "INSERT INTO {t} ({c}) SELECT {c} FROM json_populate_recordset(NULL::{t}, %s::json)"
         ).format(t=sql.Identifier(table), c=sql.SQL(", ").join(columns))
         if "on_conflict" in params:
-            assert prefer.get("resolution") == "ignore-duplicates", "the fake serves ignore-duplicates only"
+            assert prefer.get("resolution") == "ignore-duplicates", "the gateway serves ignore-duplicates only"
             keys = [sql.Identifier(k) for k in params["on_conflict"].split(",")]
             statement += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(sql.SQL(", ").join(keys))
         if prefer.get("return") == "representation":
             statement += sql.SQL(" RETURNING {}").format(_as_object(params["select"], table))
-            rows = self.conn.execute(statement, [request.content.decode()]).fetchall()
+            rows = conn.execute(statement, [request.content.decode()]).fetchall()
             return httpx.Response(201, content=orjson.dumps([row[0] for row in rows]))
-        self.conn.execute(statement, [request.content.decode()])
+        conn.execute(statement, [request.content.decode()])
         return httpx.Response(201)
 
-    def _update(self, table: str, request: httpx.Request) -> httpx.Response:
+    def _update(self, conn: psycopg.Connection, table: str, request: httpx.Request) -> httpx.Response:
         params, prefer = request.url.params, _prefer(request)
         body = orjson.loads(request.content)
         where, values = _where(table, params)
-        assert values, "the fake serves filtered updates only"
-        assert prefer.get("return") == "representation", "the fake serves updates that read rows back"
+        assert values, "the gateway serves filtered updates only"
+        assert prefer.get("return") == "representation", "the gateway serves updates that read rows back"
         statement = sql.SQL("UPDATE {t} SET {sets} FROM json_populate_record(NULL::{t}, %s::json) AS _")
         statement = statement.format(t=sql.Identifier(table), sets=sql.SQL(", ").join(
             sql.SQL("{0} = _.{0}").format(sql.Identifier(column)) for column in body))
         statement += where + sql.SQL(" RETURNING {}").format(_as_object(params["select"], table))
-        rows = self.conn.execute(statement, [request.content.decode(), *values]).fetchall()
+        rows = conn.execute(statement, [request.content.decode(), *values]).fetchall()
         return httpx.Response(200, content=orjson.dumps([row[0] for row in rows]))
 
-    def _select(self, table: str, params: httpx.QueryParams) -> httpx.Response:
+    def _select(self, conn: psycopg.Connection, table: str, params: httpx.QueryParams) -> httpx.Response:
         where, values = _where(table, params)
         query = sql.SQL("SELECT {s} FROM {t}").format(
             s=_as_object(params.get("select", "*"), table), t=sql.Identifier(table)) + where
@@ -162,7 +256,7 @@ class FakePostgrest:
         # PostgREST never returns more than the project's Max rows, whatever limit was asked for.
         limit = min(int(params.get("limit", self.max_rows)), self.max_rows)
         query += sql.SQL(" LIMIT {} OFFSET {}").format(limit, int(params.get("offset", 0)))
-        rows = self.conn.execute(query, values).fetchall()
+        rows = conn.execute(query, values).fetchall()
         return httpx.Response(200, content=orjson.dumps([row[0] for row in rows]))
 
 
@@ -170,11 +264,10 @@ def _where(table: str, params: httpx.QueryParams) -> tuple[sql.Composable, list[
     """The WHERE clause of PostgREST's horizontal filters (`column=op.value`), and its values."""
     conditions, values = [], []
     for column, condition in params.multi_items():
-        if column in ("select", "order", "limit", "offset", "columns", "on_conflict"):
+        if column in _NOT_FILTERS:
             continue
         operator, _, operand = condition.partition(".")
-        symbol = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<"}[operator]
-        conditions.append(sql.SQL("{} {} %s").format(sql.Identifier(table, column), sql.SQL(symbol)))
+        conditions.append(sql.SQL("{} {} %s").format(sql.Identifier(table, column), sql.SQL(_FILTERS[operator])))
         values.append(operand)
     if not conditions:
         return sql.SQL(""), values
@@ -192,8 +285,3 @@ def _as_object(select: str, table: str) -> sql.Composable:
 def _prefer(request: httpx.Request) -> dict[str, str]:
     items = (part.strip().partition("=") for part in request.headers.get("Prefer", "").split(","))
     return {key: value for key, _, value in items if key}
-
-
-def _error(status: int, code: str, message: str) -> httpx.Response:
-    return httpx.Response(status, content=orjson.dumps(
-        {"code": code, "message": message, "details": None, "hint": None}))

@@ -23,7 +23,7 @@ from .fake_postgrest import SERVICE_KEY, SUPABASE_URL
 
 def test_the_contract_tests_here_really_go_through_supabase(ingest, fake, db):
     ingest.json(profiles(2))
-    assert "raw_scraped_profiles" in fake.paths()
+    assert "rpc/ingest_chunk" in fake.paths()
 
 
 def test_supabase_url_and_service_key_alone_choose_the_rest_backend(fake, db, monkeypatch):
