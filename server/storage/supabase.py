@@ -173,6 +173,8 @@ class SupabaseStore(SupabaseDistribution):
         txn = SupabaseIngest(self, ingest_id, api_key_id, idempotency_key, holder, previous)
         try:
             yield txn
+        except Conflict:  # another attempt holds the claim now: there is nothing of ours to release
+            raise
         except Exception:
             txn.release()
             raise

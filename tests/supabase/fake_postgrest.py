@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import orjson
@@ -49,6 +49,7 @@ class Failure:
     exception: type[httpx.TransportError] | None = None
     landed: bool = False
     headers: dict[str, str] | None = None
+    action: Callable[[], None] | None = None  # run first, then the request goes through
 
     def answer(self, request: httpx.Request) -> httpx.Response:
         if self.exception is not None:
@@ -92,6 +93,12 @@ class FakePostgrest:
             self.failures += [Failure(path, passes=True) for _ in range(after)]
             self.failures += [Failure(path, **how) for _ in range(times)]
 
+    def before(self, path: str, action: Callable[[], None], after: int = 0) -> None:
+        """Run `action` just before request number `after` + 1 to `path` goes through."""
+        with self._lock:
+            self.failures += [Failure(path, passes=True) for _ in range(after)]
+            self.failures.append(Failure(path, action=action))
+
     @property
     def requests(self) -> list[httpx.Request]:
         """Every request sent so far through respx, in order."""
@@ -116,6 +123,9 @@ class FakePostgrest:
             failure = next((f for f in self.failures if f.path == path), None)
             if failure is not None:
                 self.failures.remove(failure)
+        if failure is not None and failure.action is not None:
+            failure.action()
+            failure = None
         if failure is not None and failure.passes:
             failure = None
         if failure is not None and not failure.landed:
@@ -176,14 +186,16 @@ class FakePostgrest:
         if name not in self._functions:
             with psycopg.connect(self.conninfo) as conn:
                 row = conn.execute(
-                    "SELECT array_agg(a.name ORDER BY a.n), array_agg(a.type ORDER BY a.n),"
-                    " p.pronargdefaults, p.provolatile FROM pg_proc p,"
-                    " unnest(p.proargnames, p.proargtypes::regtype[]::text[]) WITH ORDINALITY a(name, type, n)"
+                    "SELECT array_agg(a.name ORDER BY a.n) FILTER (WHERE a.n IS NOT NULL),"
+                    " array_agg(a.type ORDER BY a.n), p.pronargdefaults, p.provolatile FROM pg_proc p"
+                    " LEFT JOIN LATERAL unnest(p.proargnames, p.proargtypes::regtype[]::text[])"
+                    " WITH ORDINALITY a(name, type, n) ON true"
                     " WHERE p.proname = %s AND p.pronamespace = 'public'::regnamespace"
+                    " AND p.prorettype <> 'trigger'::regtype"  # PostgREST's schema cache leaves these out
                     " GROUP BY p.oid, p.pronargdefaults, p.provolatile", [name]).fetchone()
             if row is None:
                 return None
-            self._functions[name] = (list(zip(row[0], row[1])), row[2], row[3])
+            self._functions[name] = (list(zip(row[0] or [], row[1])), row[2], row[3])
         return self._functions[name]
 
     def _answer(self, conn: psycopg.Connection, request: httpx.Request, path: str) -> httpx.Response:
@@ -212,7 +224,9 @@ class FakePostgrest:
             f=sql.Identifier(name),
             args=sql.SQL(", ").join(sql.SQL("{0} := pgrst_body.{0}").format(sql.Identifier(n)) for n, _ in used),
             defs=sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in used))
-        result = conn.execute(call, [body.decode() or "{}"]).fetchone()[0]
+        if not used:  # KeyParams []: called with no arguments and no body
+            call = sql.SQL("SELECT to_json({f}())").format(f=sql.Identifier(name))
+        result = conn.execute(call, [body.decode() or "{}"] if used else []).fetchone()[0]
         return httpx.Response(200, content=orjson.dumps(result))
 
     def _insert(self, conn: psycopg.Connection, table: str, request: httpx.Request) -> httpx.Response:

@@ -91,11 +91,11 @@ def test_fetch_all_keeps_the_callers_filters_and_retries_a_page(store, fake, db)
 
 def test_readiness_reports_a_missing_schema_and_an_unreachable_supabase(store, fake):
     assert store.readiness() == {"database": "ok", "schema": "ok"}
-    fake.fail("rpc/existing_profile_ids", status=404, code="PGRST202")
+    fake.fail("rpc/ingest_chunk", status=404, code="PGRST202")
     assert store.readiness() == {"database": "ok", "schema": "missing"}
     fake.fail("rpc/distribution_summary", status=404, code="PGRST202")  # set up before distribution
     assert store.readiness() == {"database": "ok", "schema": "missing"}
-    fake.fail("rpc/existing_profile_ids", exception=httpx.ConnectError)
+    fake.fail("rpc/ingest_chunk", exception=httpx.ConnectError)
     assert store.readiness() == {"database": "unreachable"}
 
 
@@ -103,7 +103,7 @@ def test_readyz_names_the_backend_and_is_503_when_supabase_is_down(client, fake)
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "backend": "supabase", "database": "ok", "schema": "ok"}
-    fake.fail("rpc/existing_profile_ids", status=503)
+    fake.fail("rpc/ingest_chunk", status=503)
     assert client.get("/readyz").status_code == 503
 
 

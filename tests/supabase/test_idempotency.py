@@ -1,4 +1,5 @@
-"""Idempotency-Key over REST: replay, conflict, and resuming a request that failed half-way."""
+"""Idempotency-Key over REST: replay, conflict, resuming a request that failed half-way, a lease
+lost to another attempt, and a key used again after its TTL."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import httpx
 import orjson
 
 from server.auth import parse_api_keys
-from server.storage import supabase as supabase_module
 
 from ..conftest import INGEST_KEY, count, profiles
 
-RAW, LOOKUP, POOL = "raw_scraped_profiles", "rpc/existing_profile_ids", "global_usernames"
-CLAIM, RECORD, RENEW = "rpc/claim_ingest", "rpc/record_ingest", "rpc/renew_ingest_claim"
+CHUNK, CLAIM, RECORD, RELEASE = ("rpc/ingest_chunk", "rpc/claim_ingest", "rpc/record_ingest",
+                                 "rpc/release_ingest_claim")
 KEY = {"Idempotency-Key": "job-0001"}
 API_KEY_ID = parse_api_keys(f"{INGEST_KEY}:ingest")[0].key_id
 
@@ -24,6 +24,7 @@ def test_a_retry_with_the_same_key_and_body_replays_and_writes_nothing(ingest, f
     assert again.get_json() == first.get_json()
     assert fake.paths()[before:] == [CLAIM]
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 20
+    assert count(db, "SELECT count(*) FROM ingest_claims") == 0  # a finished ingest keeps no claim
 
 
 def test_the_same_key_with_another_body_is_refused(ingest, fake, db):
@@ -34,8 +35,8 @@ def test_the_same_key_with_another_body_is_refused(ingest, fake, db):
 
 
 def test_a_key_whose_request_is_still_running_is_409(ingest, fake, db):
-    db.execute("INSERT INTO ingest_claims (api_key_id, idempotency_key, ingest_id, lease_until)"
-               " VALUES (%s, %s, gen_random_uuid(), now() + interval '1 minute')",
+    db.execute("INSERT INTO ingest_claims (api_key_id, idempotency_key, ingest_id, holder, lease_until)"
+               " VALUES (%s, %s, gen_random_uuid(), gen_random_uuid(), now() + interval '1 minute')",
                [API_KEY_ID, KEY["Idempotency-Key"]])
     response = ingest.json(profiles(2), **KEY)
     assert response.status_code == 409
@@ -51,8 +52,8 @@ def test_a_claim_whose_answer_was_lost_is_retried_without_conflicting_with_itsel
 
 
 def fail_after_the_first_chunk(fake) -> None:
-    """Chunk 1 of 3 lands; chunk 2's raw insert fails on every attempt (Supabase went away)."""
-    fake.fail(RAW, after=1, times=3, exception=httpx.ConnectError)
+    """Chunk 1 of 3 lands; chunk 2 fails on every attempt (Supabase went away)."""
+    fake.fail(CHUNK, after=1, times=3, exception=httpx.ConnectError)
 
 
 def test_a_retry_after_a_failure_half_way_resumes_the_same_ingest_without_doubles(ingest, fake, db):
@@ -69,7 +70,17 @@ def test_a_retry_after_a_failure_half_way_resumes_the_same_ingest_without_double
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 2500
     assert count(db, "SELECT count(*) FROM global_usernames") == 2500
     # Chunk 1 again: its raw rows are ignored as duplicates, its ids come back as this ingest's own.
-    assert fake.paths()[before:] == [CLAIM, RAW, LOOKUP] + [RAW, LOOKUP, POOL] * 2 + [RECORD]
+    assert fake.paths()[before:] == [CLAIM, CHUNK, CHUNK, CHUNK, RECORD]
+
+
+def test_a_resumed_claim_whose_answer_was_lost_is_retried_without_a_409(ingest, fake, db):
+    fail_after_the_first_chunk(fake)
+    assert ingest.json(profiles(2500), **KEY).status_code == 503
+    fake.fail(CLAIM, exception=httpx.ReadTimeout, landed=True)  # "resumed" reached us never
+    response = ingest.json(profiles(2500), **KEY)
+    assert response.status_code == 200, response.get_json()
+    assert (response.get_json()["inserted_raw"], response.get_json()["added_to_global"]) == (2500, 2500)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 2500
 
 
 def test_without_a_key_a_retry_after_a_failure_half_way_is_a_new_ingest(ingest, fake, db):
@@ -82,22 +93,69 @@ def test_without_a_key_a_retry_after_a_failure_half_way_is_a_new_ingest(ingest, 
     assert count(db, "SELECT count(*) FROM global_usernames") == 2500
 
 
-class SlowClock:
-    """A monotonic clock where each reading is 60 seconds after the last."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        self.now += 60
-        return self.now
-
-
-def test_a_long_request_renews_its_claim_between_chunks(ingest, fake, db, monkeypatch):
-    monkeypatch.setattr(supabase_module, "time", SlowClock())
+def test_every_chunk_renews_the_lease_in_the_same_request(ingest, fake, db):
     assert ingest.json(profiles(2500), **KEY).status_code == 200
-    renewals = [r for r in fake.requests if r.url.path.endswith(RENEW)]
-    assert len(renewals) == 3  # after each chunk: 60 s >= a third of the 120 s lease
-    assert orjson.loads(renewals[0].content)["p_lease_seconds"] == 120
-    assert count(db, "SELECT count(*) FROM ingest_claims"
-                     " WHERE lease_until > now() + interval '110 seconds'") == 1
+    calls = [orjson.loads(r.content) for r in fake.requests if r.url.path.endswith(CHUNK)]
+    claim = orjson.loads(fake.requests[0].content)
+    assert len(calls) == 3 and not any(p.endswith("renew_ingest_claim") for p in fake.paths())
+    assert {(c["p_holder"], c["p_idempotency_key"], c["p_lease_seconds"]) for c in calls} == {
+        (claim["p_holder"], "job-0001", claim["p_lease_seconds"])}
+
+
+def test_the_lease_covers_the_worst_case_of_one_chunk_with_its_retries(store):
+    # 3 attempts of 30 s + 5 s to connect, and two waits of at most 10 s, between two renewals.
+    assert store.lease_seconds >= 3 * 35 + 2 * 10
+
+
+class TakeOver:
+    """Before chunk 2 is written, another attempt takes the claim over (the lease had run out)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __call__(self) -> None:
+        self.db.execute("UPDATE ingest_claims SET lease_until = now() - interval '1 second'")
+        answer = self.db.execute("SELECT claim_ingest(%s, %s, gen_random_uuid(), gen_random_uuid(), 120)",
+                                 [API_KEY_ID, KEY["Idempotency-Key"]]).fetchone()[0]
+        assert answer["state"] == "resumed"
+
+
+def test_a_worker_that_lost_its_lease_stops_writing_and_says_409(ingest, fake, db):
+    fake.before(CHUNK, TakeOver(db), after=1)
+    response = ingest.json(profiles(2500), **KEY)
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "idempotency_in_progress"
+    assert fake.paths() == [CLAIM, CHUNK, CHUNK]  # chunk 2 refused; chunk 3 never sent, no record
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 1000
+    assert count(db, "SELECT count(*) FROM ingest_requests") == 0
+
+
+def test_a_key_used_again_after_its_ttl_starts_a_new_ingest_with_exact_counts(ingest, fake, db, app):
+    first = ingest.json(profiles(1500), **KEY).get_json()
+    # The TTL passes and the clean-up runs, as the daily cron does.
+    db.execute("UPDATE ingest_requests SET created_at = created_at - interval '49 hours'")
+    db.execute("UPDATE ingest_claims SET created_at = created_at - interval '49 hours'")
+    with app.app_context():
+        from server.tasks import retention_cleanup
+        assert retention_cleanup()["keys_expired"] >= 1
+    second = ingest.json(profiles(1500, start=1000), **KEY)
+    assert second.status_code == 200 and "Idempotent-Replayed" not in second.headers
+    body = second.get_json()
+    assert body["ingest_id"] != first["ingest_id"]
+    assert (body["inserted_raw"], body["added_to_global"], body["skipped_existing"]) == (1500, 1000, 500)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 3000
+    assert count(db, "SELECT count(*) FROM global_usernames") == 2500
+    assert count(db, "SELECT count(*) FROM ingest_requests WHERE id = %s", body["ingest_id"]) == 1
+
+
+def test_a_claim_left_over_from_a_finished_ingest_does_not_resume_it(ingest, fake, db):
+    # Retention cleared the key, but the ingest's claim survived (an older version kept claims).
+    first = ingest.json(profiles(10), **KEY).get_json()
+    db.execute("UPDATE ingest_requests SET idempotency_key = NULL")
+    db.execute("INSERT INTO ingest_claims (api_key_id, idempotency_key, ingest_id, lease_until)"
+               " VALUES (%s, %s, %s, now() - interval '1 hour')",
+               [API_KEY_ID, KEY["Idempotency-Key"], first["ingest_id"]])
+    body = ingest.json(profiles(10, start=5), **KEY).get_json()
+    assert body["ingest_id"] != first["ingest_id"]
+    assert (body["inserted_raw"], body["added_to_global"]) == (10, 5)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 20
