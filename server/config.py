@@ -127,8 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SUPABASE_MIN_CHUNK_SIZE", _int(1, 1000), "50",
             "smallest write a statement timeout may split a Supabase chunk into before giving up"),
     Setting("SUPABASE_CLAIM_LEASE_SECONDS", _int(10, 3600), "120",
-            "how long an Idempotency-Key stays claimed over REST after its request last renewed it;"
-            " keep it above 3 x SUPABASE_TIMEOUT_SECONDS"),
+            "how long an Idempotency-Key stays claimed over REST after its request last wrote a chunk;"
+            " never less than one chunk's worst case, 3 x (SUPABASE_TIMEOUT_SECONDS + 5) + 21"),
     # Serving: Gunicorn, rate limits, proxies, logs, metrics, compression.
     Setting("WEB_CONCURRENCY", _optional_int(1, 256), "",
             "Gunicorn worker processes; empty = one per CPU core, at least 2"),

@@ -62,3 +62,9 @@ def test_the_docs_page_names_each_operations_scope_and_rate_limit_group(client):
                 section = page[page.index(f'id="{operation["operationId"]}"'):][:800]
                 assert f"<code>{operation['x-scope']}</code>" in section, operation["operationId"]
                 assert f"<code>{operation['x-rate-limit-group']}</code>" in section, operation["operationId"]
+
+
+def test_the_ingest_description_says_which_backend_promises_one_transaction(client):
+    text = client.get("/openapi.json").get_json()["paths"]["/api/ingest"]["post"]["description"]
+    assert "On direct PostgreSQL one transaction per request" in text
+    assert "REST API one per chunk" in text and "Idempotency-Key" in text

@@ -1,4 +1,5 @@
-"""POST /api/ingest: bulk profiles in, exact counts out, one transaction per request."""
+"""POST /api/ingest: bulk profiles in, exact counts out; one transaction per request on direct
+PostgreSQL, one per chunk over Supabase's REST API (see the README's backend guarantees)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def _idempotency_key() -> str | None:
 @limit_group("ingest")
 @require_scope("ingest")
 def ingest():
-    """Store every valid profile in raw_scraped_profiles and new ids in the pool, atomically."""
+    """Store every valid profile in raw_scraped_profiles and new ids in the pool (atomically on
+    direct PostgreSQL; chunk by chunk, resumable under an Idempotency-Key, over REST)."""
     config = current_app.config
     kind = body_kind(request.headers.get("Content-Type"))
     key = _idempotency_key()
@@ -65,7 +67,7 @@ def ingest():
 
 def _ingest(records: Iterable[Any], body: HashingReader, key: str | None, source: str | None,
             expected: int | None):
-    """Write the records in one transaction, or replay the answer stored under the Idempotency-Key."""
+    """Write the records through the store's ingest, or replay the answer stored under the key."""
     config = current_app.config
     with get_store().begin_ingest(current_api_key().key_id, key) as txn:
         if txn.previous is not None:  # a retry: answer as the first time, write nothing

@@ -63,7 +63,9 @@ SCHEMAS: dict[str, Any] = {
 INGEST = {"post": operation(
     "ingestProfiles", "ingest", "Store a batch of scraped profiles", scope="ingest", group="ingest",
     description=("Every valid profile lands in `raw_scraped_profiles`; each id enters the pool "
-                 "`global_usernames` once. One transaction per request. Bodies may be gzip-encoded "
+                 "`global_usernames` once. On direct PostgreSQL one transaction per request; over "
+                 "Supabase's REST API one per chunk of 1000, and a retry with the same "
+                 "Idempotency-Key and body completes a request that failed half-way. Bodies may be gzip-encoded "
                  "(`Content-Encoding: gzip`); NDJSON streams in constant memory."),
     parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
                  "schema": {"type": "string", "minLength": 1, "maxLength": 255},

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import psycopg
 
-from server.storage.migrate import apply_schema
+from server import create_app
 from server.storage.supabase_setup import setup_sql
 
-from ..conftest import fresh_database
+from ..conftest import fresh_database, make_config
 
 API_ROLES = ("anon", "authenticated", "service_role")
 # Supabase's defaults: the authenticator's timeout covers service_role, which sets none itself.
@@ -50,5 +50,15 @@ def supabase_database(name: str, setup: str = "script") -> str:
         if setup == "script":
             conn.execute(setup_sql())
     if setup == "init-db":
-        apply_schema(url)
+        init_db(url)
     return url
+
+
+def init_db(url: str) -> None:
+    """Run `flask --app server init-db` with DATABASE_URL pointing at `url`, as the Procfile does."""
+    app = create_app(make_config(url))
+    try:
+        result = app.test_cli_runner().invoke(args=["init-db"])
+    finally:
+        app.extensions["store"].close()
+    assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ import pytest
 from server.storage.supabase_setup import schema_objects, setup_sql
 
 from .fake_postgrest import ANON_KEY, SERVICE_KEY, SUPABASE_URL, FakePostgrest
-from .supabase_db import supabase_database
+from .supabase_db import init_db, supabase_database
 
 TABLES, FUNCTIONS = schema_objects()
 
@@ -27,8 +27,7 @@ def setup_db(request) -> str:
         if request.param == "script":
             conn.execute(setup_sql())
         else:
-            from server.storage.migrate import apply_schema
-            apply_schema(url)
+            init_db(url)
         conn.execute("INSERT INTO global_usernames (id, username) VALUES ('secret', 'secret')")
     return url
 
