@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
@@ -17,7 +19,7 @@ from supabase import Client
 from ..errors import Conflict, StorageUnavailable
 from .base import IngestTotals, StagedProfile, StoredReply
 from .supabase_client import (PAGE_SIZE, SCHEMA_MISSING_CODES, RetryPolicy, StatementTimeout,
-                              TransientResponse, fetch_all, make_client, make_http_client,
+                              TransientResponse, fetch_all, make_client, make_http_client, post_rpc,
                               worst_case_seconds)
 from .supabase_distribution import SupabaseDistribution
 
@@ -51,15 +53,34 @@ class SupabaseIngest:
         self.previous = previous
         self.totals = IngestTotals(0, 0, 0)
         self._batches = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: Future[None] | None = None
 
     def write_chunk(self, rows: Sequence[StagedProfile]) -> None:
-        """Write one chunk now, in requests of at most 1000 profiles."""
-        for start in range(0, len(rows), self.store.chunk_size):
-            self._write(rows[start:start + self.store.chunk_size])
+        """Send one chunk, in requests of at most 1000 profiles, from this ingest's writer thread.
 
-    def _write(self, rows: Sequence[StagedProfile]) -> None:
+        One request is in flight while the caller validates the next chunk: the request thread's
+        Python and the database's work overlap, in order, with one chunk's memory more at most.
+        The failure of a request in flight is raised by the next call (or by finish()).
+        """
+        for start in range(0, len(rows), self.store.chunk_size):
+            piece = rows[start:start + self.store.chunk_size]
+            body = self._chunk_body(piece)  # encoded while the previous request is in flight
+            self._wait()
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="supabase-ingest")
+            # The copied context keeps the request id on the writer's log lines.
+            self._in_flight = self._writer.submit(contextvars.copy_context().run, self._write, piece, body)
+
+    def _wait(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def _write(self, rows: Sequence[StagedProfile], body: bytes | None = None) -> None:
+        body = body or self._chunk_body(rows)
         try:
-            counts = self.store.rpc("ingest_chunk", self._chunk_params(rows))
+            counts = self.store.run(lambda client: post_rpc(client, "ingest_chunk", body))
         except StatementTimeout:
             if len(rows) <= self.store.min_chunk_size:
                 raise
@@ -77,19 +98,20 @@ class SupabaseIngest:
                     " global_usernames, %d already there)", self._batches, counts["inserted_raw"],
                     counts["added_to_global"], counts["distinct_ids"] - counts["added_to_global"])
 
-    def _chunk_params(self, rows: Sequence[StagedProfile]) -> dict[str, Any]:
-        # The profile goes as parsed JSON, not as a string: the column is jsonb.
+    def _chunk_body(self, rows: Sequence[StagedProfile]) -> bytes:
+        # Each profile goes in as the JSON text it was validated into, not parsed and re-encoded.
         body = [{"position": row.position, "profile_id": row.profile_id, "username": row.username,
                  "full_name": row.full_name, "source": row.source, "scraped_at": row.scraped_at,
-                 "profile": orjson.loads(row.profile_json), "first": row.first} for row in rows]
-        return {**self._claim_params(), "p_ingest_id": self.ingest_id,
-                "p_lease_seconds": self.store.lease_seconds, "p_rows": body}
+                 "profile": orjson.Fragment(row.profile_json), "first": row.first} for row in rows]
+        return orjson.dumps({**self._claim_params(), "p_ingest_id": self.ingest_id,
+                             "p_lease_seconds": self.store.lease_seconds, "p_rows": body})
 
     def _claim_params(self) -> dict[str, Any]:
         return {"p_api_key_id": self.api_key_id, "p_idempotency_key": self.key, "p_holder": self.holder}
 
     def finish(self) -> IngestTotals:
-        """Every chunk is written already; return the exact counts."""
+        """Wait for the last chunk; return the exact counts."""
+        self._wait()
         logger.info("✓ Inserted %d records into raw_scraped_profiles", self.totals.inserted_raw)
         return self.totals
 
@@ -101,8 +123,15 @@ class SupabaseIngest:
         if not recorded:
             logger.info("ingest %s was recorded already (a repeated call)", self.ingest_id)
 
+    def close(self) -> None:
+        """Let the chunk in flight end (whatever its outcome) and stop the writer thread."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer, self._in_flight = None, None
+
     def release(self) -> None:
         """After a failure, end the claim's lease at once so a retry can resume without waiting."""
+        self.close()  # first: a chunk still in flight would renew the lease
         if self.key is None or self.previous is not None:
             return
         try:
@@ -178,6 +207,8 @@ class SupabaseStore(SupabaseDistribution):
         except Exception:
             txn.release()
             raise
+        finally:
+            txn.close()
 
     def readiness(self) -> dict[str, Any]:
         """One request, no retries: does Supabase answer, and is the set-up SQL applied?"""

@@ -16,6 +16,7 @@ Failures can be injected per path, before the statement runs (nothing lands) or 
 from __future__ import annotations
 
 import base64
+import csv
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -81,6 +82,7 @@ class FakePostgrest:
                                    open=True)
         self.max_rows = max_rows
         self.failures: list[Failure] = []
+        self.handled = 0  # requests answered, however they came (respx or HTTP)
         self._lock = threading.Lock()
         self._functions: dict[str, tuple[list[tuple[str, str]], int, str]] = {}
         self._role_settings = self._load_role_settings()
@@ -120,6 +122,7 @@ class FakePostgrest:
             return httpx.Response(401, content=b'{"message":"Invalid API key"}')
         path = request.url.path.removeprefix(REST)
         with self._lock:
+            self.handled += 1
             failure = next((f for f in self.failures if f.path == path), None)
             if failure is not None:
                 self.failures.remove(failure)
@@ -274,13 +277,17 @@ class FakePostgrest:
         return httpx.Response(200, content=orjson.dumps([row[0] for row in rows]))
 
 
-def _where(table: str, params: httpx.QueryParams) -> tuple[sql.Composable, list[str]]:
+def _where(table: str, params: httpx.QueryParams) -> tuple[sql.Composable, list[Any]]:
     """The WHERE clause of PostgREST's horizontal filters (`column=op.value`), and its values."""
     conditions, values = [], []
     for column, condition in params.multi_items():
         if column in _NOT_FILTERS:
             continue
         operator, _, operand = condition.partition(".")
+        if operator == "in":  # in.(a,b,"c,d"): PostgREST's list, double quotes around odd values
+            conditions.append(sql.SQL("{} = ANY (%s)").format(sql.Identifier(table, column)))
+            values.append(next(csv.reader([operand.removeprefix("(").removesuffix(")")])))
+            continue
         conditions.append(sql.SQL("{} {} %s").format(sql.Identifier(table, column), sql.SQL(_FILTERS[operator])))
         values.append(operand)
     if not conditions:
