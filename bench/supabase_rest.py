@@ -98,25 +98,33 @@ def raw_only(base: str, data: Dataset) -> None:
 CONTENDERS = {"ours: 1 request per chunk": ours, "seed 000 shape": seed_shape, "raw inserts alone": raw_only}
 
 
-def run_supabase_rest(size: int = 50_000, rounds: int = 3) -> list[dict]:
-    """Each contender `rounds` times, taking turns; median rows/s of valid profiles and ratios."""
+def run_supabase_rest(size: int = 50_000, rounds: int = 3, latencies_ms: tuple[float, ...] = (0, 50)) -> list[dict]:
+    """Each contender `rounds` times per latency, taking turns; median rows/s of valid profiles.
+
+    Latency 0 is loopback, where a request costs only the work it carries; 50 ms delays every
+    answer as a round trip to a hosted project in another region would.
+    """
     url = supabase_database(BENCH_DB)
     data = make_dataset(size, seed_tag="s")
-    times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
-    requests: dict[str, int] = {}
-    with GatewayProcess(url) as gateway:
-        for _ in range(rounds):
-            for name, contender in CONTENDERS.items():
-                reset(url, data)
-                before, started = gateway.handled(), time.perf_counter()
-                contender(gateway.url, data)
-                times[name].append(time.perf_counter() - started)
-                requests[name] = gateway.handled() - before
-    rates = {name: len(data.valid) / statistics.median(runs) for name, runs in times.items()}
-    ours_rate = rates["ours: 1 request per chunk"]
-    return [{"contender": name, "rows/s": round(rate), "requests per 1000": round(requests[name] * 1000 / size, 2),
-             "ours vs it": round(ours_rate / rate, 2), "runs, s": ", ".join(f"{t:.2f}" for t in times[name])}
-            for name, rate in rates.items()]
+    rows = []
+    for latency in latencies_ms:
+        times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+        requests: dict[str, int] = {}
+        with GatewayProcess(url, latency_ms=latency) as gateway:
+            for _ in range(rounds):
+                for name, contender in CONTENDERS.items():
+                    reset(url, data)
+                    before, started = gateway.handled(), time.perf_counter()
+                    contender(gateway.url, data)
+                    times[name].append(time.perf_counter() - started)
+                    requests[name] = gateway.handled() - before
+        rates = {name: len(data.valid) / statistics.median(runs) for name, runs in times.items()}
+        ours_rate = rates["ours: 1 request per chunk"]
+        rows += [{"latency ms": latency, "contender": name, "rows/s": round(rate),
+                  "requests per 1000": round(requests[name] * 1000 / size, 2),
+                  "ours vs it": round(ours_rate / rate, 2),
+                  "runs, s": ", ".join(f"{t:.2f}" for t in times[name])} for name, rate in rates.items()]
+    return rows
 
 
 if __name__ == "__main__":

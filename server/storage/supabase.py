@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
@@ -29,6 +30,8 @@ T = TypeVar("T")
 
 # PostgREST takes 1000 rows per request comfortably, and Supabase's row cap is 1000 by default.
 MAX_CHUNK = 1000
+# Chunk requests of one ingest under way at once: two keep the database busy during a round trip.
+IN_FLIGHT = 2
 _PROBE_INGEST = "00000000-0000-0000-0000-000000000000"
 
 
@@ -54,28 +57,27 @@ class SupabaseIngest:
         self.totals = IngestTotals(0, 0, 0)
         self._batches = 0
         self._writer: ThreadPoolExecutor | None = None
-        self._in_flight: Future[None] | None = None
+        self._in_flight: deque[Future[None]] = deque()
+        self._counting = threading.Lock()  # the writer threads add up the totals
 
     def write_chunk(self, rows: Sequence[StagedProfile]) -> None:
-        """Send one chunk, in requests of at most 1000 profiles, from this ingest's writer thread.
+        """Send one chunk, in requests of at most 1000 profiles, from this ingest's writer threads.
 
-        One request is in flight while the caller validates the next chunk: the request thread's
-        Python and the database's work overlap, in order, with one chunk's memory more at most.
-        The failure of a request in flight is raised by the next call (or by finish()).
+        Up to IN_FLIGHT requests are under way while the caller validates the next chunk, so the
+        request thread's Python, the network's round trips and the database's work overlap. The
+        chunks of one request are independent (their positions, and which rows bring an id first,
+        are fixed before they are sent), so their order of landing does not change what lands or
+        the counts. A failure is raised by a later call (or by finish()).
         """
         for start in range(0, len(rows), self.store.chunk_size):
             piece = rows[start:start + self.store.chunk_size]
-            body = self._chunk_body(piece)  # encoded while the previous request is in flight
-            self._wait()
+            body = self._chunk_body(piece)  # encoded while earlier requests are in flight
+            while len(self._in_flight) >= IN_FLIGHT:
+                self._in_flight.popleft().result()
             if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="supabase-ingest")
+                self._writer = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="supabase-ingest")
             # The copied context keeps the request id on the writer's log lines.
-            self._in_flight = self._writer.submit(contextvars.copy_context().run, self._write, piece, body)
-
-    def _wait(self) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
-            in_flight.result()
+            self._in_flight.append(self._writer.submit(contextvars.copy_context().run, self._write, piece, body))
 
     def _write(self, rows: Sequence[StagedProfile], body: bytes | None = None) -> None:
         body = body or self._chunk_body(rows)
@@ -90,12 +92,14 @@ class SupabaseIngest:
             self._write(rows[:half])
             self._write(rows[half:])
             return
-        self._batches += 1
-        self.totals.inserted_raw += counts["inserted_raw"]
-        self.totals.added_to_global += counts["added_to_global"]
-        self.totals.distinct_ids += counts["distinct_ids"]
+        with self._counting:
+            self._batches += 1
+            number = self._batches
+            self.totals.inserted_raw += counts["inserted_raw"]
+            self.totals.added_to_global += counts["added_to_global"]
+            self.totals.distinct_ids += counts["distinct_ids"]
         logger.info("✓ Inserted batch %d (%d records into raw_scraped_profiles; %d new in"
-                    " global_usernames, %d already there)", self._batches, counts["inserted_raw"],
+                    " global_usernames, %d already there)", number, counts["inserted_raw"],
                     counts["added_to_global"], counts["distinct_ids"] - counts["added_to_global"])
 
     def _chunk_body(self, rows: Sequence[StagedProfile]) -> bytes:
@@ -110,8 +114,9 @@ class SupabaseIngest:
         return {"p_api_key_id": self.api_key_id, "p_idempotency_key": self.key, "p_holder": self.holder}
 
     def finish(self) -> IngestTotals:
-        """Wait for the last chunk; return the exact counts."""
-        self._wait()
+        """Wait for the chunks in flight; return the exact counts."""
+        while self._in_flight:
+            self._in_flight.popleft().result()
         logger.info("✓ Inserted %d records into raw_scraped_profiles", self.totals.inserted_raw)
         return self.totals
 
@@ -127,7 +132,8 @@ class SupabaseIngest:
         """Let the chunk in flight end (whatever its outcome) and stop the writer thread."""
         if self._writer is not None:
             self._writer.shutdown(wait=True)
-            self._writer, self._in_flight = None, None
+            self._writer = None
+            self._in_flight.clear()
 
     def release(self) -> None:
         """After a failure, end the claim's lease at once so a retry can resume without waiting."""

@@ -51,6 +51,7 @@ class Failure:
     landed: bool = False
     headers: dict[str, str] | None = None
     action: Callable[[], None] | None = None  # run first, then the request goes through
+    when: Callable[[httpx.Request], bool] | None = None  # only requests this accepts
 
     def answer(self, request: httpx.Request) -> httpx.Response:
         if self.exception is not None:
@@ -58,6 +59,11 @@ class Failure:
         body = orjson.dumps({"code": self.code, "message": "injected failure", "details": None,
                              "hint": None}) if self.code else b"<html>upstream error</html>"
         return httpx.Response(self.status, content=body, headers=self.headers)
+
+
+def chunk_from(start: int) -> Callable[[httpx.Request], bool]:
+    """A `when` for ingest_chunk calls whose first row is at position `start`."""
+    return lambda request: orjson.loads(request.content)["p_rows"][0]["position"] == start
 
 
 def key_role(apikey: str | None) -> str | None:
@@ -90,16 +96,19 @@ class FakePostgrest:
         self.router.route().mock(side_effect=self.handle)
 
     def fail(self, path: str, times: int = 1, after: int = 0, **how: Any) -> None:
-        """Let `after` requests to `path` (e.g. "rpc/claim_ingest") through, then fail `times`."""
+        """Let `after` requests to `path` (e.g. "rpc/claim_ingest") through, then fail `times`;
+        `when=predicate` limits both to the requests it accepts."""
+        when = how.get("when")
         with self._lock:
-            self.failures += [Failure(path, passes=True) for _ in range(after)]
+            self.failures += [Failure(path, passes=True, when=when) for _ in range(after)]
             self.failures += [Failure(path, **how) for _ in range(times)]
 
-    def before(self, path: str, action: Callable[[], None], after: int = 0) -> None:
-        """Run `action` just before request number `after` + 1 to `path` goes through."""
+    def before(self, path: str, action: Callable[[], None], after: int = 0,
+               when: Callable[[httpx.Request], bool] | None = None) -> None:
+        """Run `action` just before request number `after` + 1 to `path` (that `when` accepts) goes through."""
         with self._lock:
-            self.failures += [Failure(path, passes=True) for _ in range(after)]
-            self.failures.append(Failure(path, action=action))
+            self.failures += [Failure(path, passes=True, when=when) for _ in range(after)]
+            self.failures.append(Failure(path, action=action, when=when))
 
     @property
     def requests(self) -> list[httpx.Request]:
@@ -123,7 +132,8 @@ class FakePostgrest:
         path = request.url.path.removeprefix(REST)
         with self._lock:
             self.handled += 1
-            failure = next((f for f in self.failures if f.path == path), None)
+            failure = next((f for f in self.failures
+                            if f.path == path and (f.when is None or f.when(request))), None)
             if failure is not None:
                 self.failures.remove(failure)
         if failure is not None and failure.action is not None:

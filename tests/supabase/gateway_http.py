@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .fake_postgrest import FakePostgrest
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as PostgREST
     gateway: FakePostgrest
+    latency: float = 0.0  # seconds added to every answer: a network round trip to a hosted project
 
     def setup(self) -> None:
         super().setup()
@@ -36,6 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
         request = httpx.Request(self.command, f"http://{self.headers['Host']}{self.path}",
                                 headers=list(self.headers.items()), content=body)
         response = self.gateway.handle(request)
+        if self.latency:
+            time.sleep(self.latency)
         self._send(response.status_code, response.headers, response.read())
 
     def _send(self, status: int, headers, content: bytes) -> None:
@@ -57,8 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
 class GatewayServer:
     """`with GatewayServer(gateway) as url:` serves the gateway on a free loopback port, in a thread."""
 
-    def __init__(self, gateway: FakePostgrest):
-        handler = type("Handler", (_Handler,), {"gateway": gateway})
+    def __init__(self, gateway: FakePostgrest, latency_ms: float = 0):
+        handler = type("Handler", (_Handler,), {"gateway": gateway, "latency": latency_ms / 1000})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -76,10 +80,12 @@ class GatewayServer:
 class GatewayProcess:
     """`with GatewayProcess(database_url) as url:` serves the gateway from a process of its own, as
     PostgREST is: its Python then never competes for the GIL with the client measured beside it.
-    `handled()` counts the requests it answered."""
+    `handled()` counts the requests it answered; `latency_ms` delays every answer, as a network
+    round trip to a hosted project would."""
 
-    def __init__(self, database_url: str, pool_size: int = 4):
-        self.args = [sys.executable, "-m", "tests.supabase.gateway_http", database_url, str(pool_size)]
+    def __init__(self, database_url: str, pool_size: int = 4, latency_ms: float = 0):
+        self.args = [sys.executable, "-m", "tests.supabase.gateway_http", database_url, str(pool_size),
+                     str(latency_ms)]
 
     def __enter__(self) -> GatewayProcess:
         self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True,
@@ -97,7 +103,7 @@ class GatewayProcess:
 
 if __name__ == "__main__":
     gateway = FakePostgrest(sys.argv[1], pool_size=int(sys.argv[2]))
-    with GatewayServer(gateway) as url:
+    with GatewayServer(gateway, latency_ms=float(sys.argv[3])) as url:
         print(url, flush=True)
         signal.sigwait({signal.SIGTERM})
     gateway.close()

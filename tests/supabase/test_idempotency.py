@@ -9,6 +9,7 @@ import orjson
 from server.auth import parse_api_keys
 
 from ..conftest import INGEST_KEY, count, profiles
+from .fake_postgrest import chunk_from
 
 CHUNK, CLAIM, RECORD, RELEASE = ("rpc/ingest_chunk", "rpc/claim_ingest", "rpc/record_ingest",
                                  "rpc/release_ingest_claim")
@@ -51,16 +52,16 @@ def test_a_claim_whose_answer_was_lost_is_retried_without_conflicting_with_itsel
     assert fake.paths()[:2] == [CLAIM, CLAIM]
 
 
-def fail_after_the_first_chunk(fake) -> None:
-    """Chunk 1 of 3 lands; chunk 2 fails on every attempt (Supabase went away)."""
-    fake.fail(CHUNK, after=1, times=3, exception=httpx.ConnectError)
+def fail_the_second_chunk(fake) -> None:
+    """Chunk 2 of 3 fails on every attempt; chunks 1 and 3 (sent while 2 was in flight) land."""
+    fake.fail(CHUNK, times=3, exception=httpx.ConnectError, when=chunk_from(1000))
 
 
 def test_a_retry_after_a_failure_half_way_resumes_the_same_ingest_without_doubles(ingest, fake, db):
-    fail_after_the_first_chunk(fake)
+    fail_the_second_chunk(fake)
     assert ingest.json(profiles(2500), **KEY).status_code == 503
     partial = db.execute("SELECT DISTINCT ingest_id::text FROM raw_scraped_profiles").fetchall()
-    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 1000  # chunk 1 stayed written
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 1500  # chunks 1 and 3 stay
     assert count(db, "SELECT count(*) FROM ingest_claims WHERE lease_until <= now()") == 1  # released
 
     before = len(fake.requests)
@@ -74,7 +75,7 @@ def test_a_retry_after_a_failure_half_way_resumes_the_same_ingest_without_double
 
 
 def test_a_resumed_claim_whose_answer_was_lost_is_retried_without_a_409(ingest, fake, db):
-    fail_after_the_first_chunk(fake)
+    fail_the_second_chunk(fake)
     assert ingest.json(profiles(2500), **KEY).status_code == 503
     fake.fail(CLAIM, exception=httpx.ReadTimeout, landed=True)  # "resumed" reached us never
     response = ingest.json(profiles(2500), **KEY)
@@ -84,12 +85,12 @@ def test_a_resumed_claim_whose_answer_was_lost_is_retried_without_a_409(ingest, 
 
 
 def test_without_a_key_a_retry_after_a_failure_half_way_is_a_new_ingest(ingest, fake, db):
-    fail_after_the_first_chunk(fake)
+    fail_the_second_chunk(fake)
     assert ingest.json(profiles(2500)).status_code == 503
     body = ingest.json(profiles(2500)).get_json()
-    # What the README promises for REST: the first attempt's chunk stays, under its own ingest_id.
-    assert (body["inserted_raw"], body["added_to_global"], body["skipped_existing"]) == (2500, 1500, 1000)
-    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 3500
+    # What the README promises for REST: the first attempt's chunks stay, under their own ingest_id.
+    assert (body["inserted_raw"], body["added_to_global"], body["skipped_existing"]) == (2500, 1000, 1500)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 4000
     assert count(db, "SELECT count(*) FROM global_usernames") == 2500
 
 
@@ -121,12 +122,14 @@ class TakeOver:
 
 
 def test_a_worker_that_lost_its_lease_stops_writing_and_says_409(ingest, fake, db):
-    fake.before(CHUNK, TakeOver(db), after=1)
-    response = ingest.json(profiles(2500), **KEY)
+    fake.before(CHUNK, TakeOver(db), when=chunk_from(1000))
+    response = ingest.json(profiles(4500), **KEY)
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "idempotency_in_progress"
-    assert fake.paths() == [CLAIM, CHUNK, CHUNK]  # chunk 2 refused; chunk 3 never sent, no record
-    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 1000
+    # Chunk 2 was refused, and so was chunk 3 if it was sent: none of theirs and none after them.
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles WHERE position >= 1000") == 0
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") in (0, 1000)  # chunk 1 may have lost too
+    assert fake.paths().count(CHUNK) <= 3 and RECORD not in fake.paths()
     assert count(db, "SELECT count(*) FROM ingest_requests") == 0
 
 
