@@ -11,6 +11,7 @@ from server.storage import embedded
 
 from .distribution import populate, run_claim, run_lists
 from .ingest import run_ingest
+from .supabase_rest import run_supabase_rest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "scraper_bench"
@@ -45,17 +46,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only (a minute or two)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--only", choices=["ingest", "distribution"], help="run one part only")
+    parser.add_argument("--only", choices=["ingest", "distribution", "supabase"], help="run one part only")
     args = parser.parse_args()
     sizes = [5_000, 50_000] if args.quick else [5_000, 50_000, 500_000]
     url = bench_database()
     results = {"date": datetime.date.today().isoformat(), "quick": args.quick, "runs": args.runs}
-    if args.only != "distribution":
+    if args.only in (None, "ingest"):
         results["ingest"], results["rss"] = run_ingest(url, psql_binary(), sizes, args.runs)
         print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
                     results["ingest"])
         print_table("Gunicorn worker peak RSS", results["rss"])
-    if args.only != "ingest":
+    if args.only in (None, "supabase"):
+        size = 20_000 if args.quick else 50_000
+        results["supabase_rest"] = run_supabase_rest(size, args.runs)
+        print_table(f"Supabase REST ingest of {size:,} profiles through the PostgREST stand-in"
+                    " (rows/s of valid profiles; `ours vs it` > 1 means we are faster)",
+                    results["supabase_rest"])
+    if args.only in (None, "distribution"):
         pool = 500_000 if args.quick else 5_000_000
         populate(url, pool)
         results["claim"] = run_claim(url, args.runs)

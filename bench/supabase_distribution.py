@@ -1,8 +1,8 @@
 """A day of distribution over the REST backend next to the direct one, on the same embedded PostgreSQL.
 
-Like bench.supabase_rest, the REST side goes through supabase-py and our HTTP client into the test
-fake, which runs each request as one SQL statement: it measures our client-side work and counts the
-requests, not Supabase's network round trips (add one round trip per request for those).
+The REST side goes through supabase-py and our HTTP client into the strict test gateway (in
+process, through respx), on a database set up as on Supabase: it measures our client-side work and
+the SQL, and counts the requests, not Supabase's network round trips (add one per request).
 
     .venv/bin/python -m bench.supabase_distribution [pool]
 
@@ -23,6 +23,7 @@ from tests.conftest import DISTRIBUTE_KEY, fresh_database, make_config
 from tests.distribution_helpers import DistributionApi
 from tests.supabase.conftest import supabase_config
 from tests.supabase.fake_postgrest import FakePostgrest
+from tests.supabase.supabase_db import supabase_database
 
 BENCH_DB = "bench_supabase_distribution"
 DAY = "2026-03-02"
@@ -64,13 +65,13 @@ def main(pool: int) -> None:
     """Print seconds per step for both backends, their ratio, and the REST requests per step."""
     url = fresh_database(BENCH_DB)
     direct = _measure(make_config(url), pool)
-    url = fresh_database(BENCH_DB)
+    url = supabase_database(BENCH_DB)
     fake = FakePostgrest(url)
     with fake.router:
         rest = _measure(supabase_config(url), pool)
         paths = fake.paths()
     fake.close()
-    print(f"pool {pool:,}, {TARGETS} targets x {QUOTA}; seconds (REST through the fake, no network)")
+    print(f"pool {pool:,}, {TARGETS} targets x {QUOTA}; seconds (REST through the gateway, no network)")
     for name in direct:
         print(f"  {name:14} direct {direct[name]:6.3f}   REST {rest[name]:6.3f}"
               f"   = {rest[name] / direct[name]:4.1f} x direct")
