@@ -17,6 +17,9 @@ from flask import Flask, current_app, g, request
 
 # Seconds; ingest of a large job takes minutes, a list read milliseconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# Method labels come from this set only: Gunicorn accepts any 3-20 letter token as a method, and a
+# label taken as sent would let anyone add series without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 INGEST_OUTCOMES = ("received", "inserted_raw", "added_to_global", "skipped_existing",
                    "duplicates_in_request", "rejected")
 
@@ -112,9 +115,10 @@ def _start_timer() -> None:
 def _observe(response):
     started = g.get("metrics_started")
     route = request.url_rule.rule if request.url_rule else "unmatched"
+    method = request.method if request.method in METHODS else "other"
     metrics = get_metrics()
-    metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+    metrics.requests.labels(route, method, str(response.status_code)).inc()
     if started is not None:
-        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+        metrics.latency.labels(route, method).observe(time.perf_counter() - started)
     update_pool_usage()
     return response

@@ -116,6 +116,22 @@ def test_metrics_count_requests_and_ingest_outcomes(client):
     assert _sample(after.text, "db_pool_connections", state="max") == 8
 
 
+def _series(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_odd_methods_add_no_series_to_metrics(client):
+    client.open("/no-such-route", method="AAAA")  # the "other" series exist from here on
+    client.get("/metrics")  # and the scrape's own
+    before = _series(client.get("/metrics").text)
+    for number in range(100):
+        method = "".join(chr(ord("A") + int(digit)) for digit in f"{number:03d}") + "ZZ"
+        client.open("/no-such-route", method=method)
+    after = client.get("/metrics").text
+    assert _series(after) == before
+    assert _sample(after, "http_requests_total", route="unmatched", method="other", status="404") >= 100
+
+
 def test_large_json_responses_are_gzipped_when_accepted(client):
     plain = client.get("/openapi.json")
     packed = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
