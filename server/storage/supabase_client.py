@@ -186,8 +186,10 @@ def rejected(exc: APIError) -> ApiError:
                         code="idempotency_in_progress")
     logger.error("Supabase refused a request: code=%s message=%s hint=%s", code, exc.message, exc.hint)
     if code[:2] in ("22", "23"):  # data exceptions and constraint violations
-        return Unprocessable("the database refused the data", code="rejected_by_database",
-                             details={"postgrest_code": code, "message": exc.message})
+        # Our own words: PostgREST's message names tables, columns and constraints (it is logged).
+        reason = "a value does not fit its column" if code[:2] == "22" else "a value breaks a rule of the table"
+        return Unprocessable(f"the database refused the data: {reason}", code="rejected_by_database",
+                             details={"postgrest_code": code})
     return ApiError("Supabase refused the request; check the set-up SQL and SUPABASE_SERVICE_ROLE_KEY",
                     status=500, code="storage_rejected", details={"postgrest_code": code or None})
 
