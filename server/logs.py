@@ -58,11 +58,33 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# Line breaks and terminal controls, as C0, DEL, C1 and Unicode's own line separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record for people reading a terminal; control characters shown escaped.
+
+    A path or header may carry `%0A` or an escape sequence: unescaped, it would forge a log line
+    or drive the reader's terminal. (JSON lines escape them by themselves.) A traceback, which
+    the server writes, still follows on lines of its own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(_escaped, super().formatMessage(record))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     """The formatter for LOG_FORMAT: json, or text for people reading a terminal."""
-    if log_format == "json":
-        return JsonFormatter()
-    return logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
 def configure_logging(app: Flask) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import logging
 import re
 
 import orjson
@@ -145,3 +147,22 @@ def test_large_json_responses_are_gzipped_when_accepted(client):
 def test_small_responses_are_not_gzipped(client):
     response = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in response.headers and response.get_json() == {"status": "ok"}
+
+
+def test_the_text_log_format_escapes_control_characters_so_no_line_can_be_forged(database_url, db):
+    from server.logs import RequestIdFilter, make_formatter
+
+    app = create_app(make_config(database_url, LOG_FORMAT="text"))
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(make_formatter("text"))
+    handler.addFilter(RequestIdFilter())
+    logging.getLogger("server").addHandler(handler)
+    try:
+        app.test_client().get("/nothing%0A2026-01-01 00:00:00,000 INFO server.access [-] forged%1b[2J%E2%80%A8")
+    finally:
+        logging.getLogger("server").removeHandler(handler)
+        app.extensions["store"].close()
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 1 and " 404" in lines[0]
+    assert "\\x0a2026-01-01" in lines[0] and "\\x1b[2J" in lines[0] and "\\u2028" in lines[0]
