@@ -13,10 +13,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## Start Gunicorn on PORT (default 5001); the embedded PostgreSQL starts with it and stops with it.
+## Start Gunicorn on 127.0.0.1:PORT (default 5001; HOST=0.0.0.0 make run to serve others); the
+## embedded PostgreSQL starts with it and stops with it.
 run: install
 	$(BIN)/python -m server.devkey
-	$(BIN)/gunicorn -c gunicorn.conf.py "server:create_app()"
+	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn -c gunicorn.conf.py "server:create_app()"
 
 ## Run the test suite against a real (embedded) PostgreSQL.
 test: install

@@ -18,7 +18,7 @@ settings = load_settings()
 metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings["DATA_DIR"]) / "prometheus")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
 
-bind = f"0.0.0.0:{settings['PORT']}"
+bind = f"{settings['HOST']}:{settings['PORT']}"
 # Ingest parses JSON (CPU) and the rest waits on PostgreSQL (I/O): a process per core for the
 # CPU part, and threads inside each so requests waiting on the database do not hold a whole
 # process. gthread needs no monkey-patching (psycopg and the pool stay plain threads), unlike gevent.

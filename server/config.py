@@ -100,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SUPABASE_SERVICE_ROLE_KEY", _text, "", "Supabase service-role key (server side only)"),
     Setting("DATA_DIR", _text, ".data", "where the embedded PostgreSQL and the file cache live"),
     Setting("API_KEYS", _text, "", "KEY:SCOPE[+SCOPE],... with scopes ingest, distribute, admin"),
+    Setting("HOST", _text, "0.0.0.0",
+            "address Gunicorn binds; `make run` binds 127.0.0.1, platforms and proxies need 0.0.0.0"),
     Setting("PORT", _int(1, 65535), "5001", "HTTP port Gunicorn binds"),
     Setting("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "log level"),
     Setting("MAX_CONTENT_LENGTH", _int(1024, 4 << 30), str(512 << 20),

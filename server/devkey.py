@@ -14,7 +14,10 @@ def ensure_dev_key(env_file: Path = Path(".env")) -> str | None:
     if os.environ.get("API_KEYS") or (env_file.exists() and dotenv_values(env_file).get("API_KEYS")):
         return None
     key = "dev_" + secrets.token_urlsafe(24)
-    with env_file.open("a") as handle:
+    # Readable by this user only: the key holds every scope. os.open's mode covers a new file,
+    # fchmod one that existed with looser permissions.
+    with os.fdopen(os.open(env_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as handle:
+        os.fchmod(handle.fileno(), 0o600)
         handle.write(f"\n# Development key written by `make run`; replace it before deploying.\n"
                      f"API_KEYS={key}:ingest+distribute+admin\n")
     return key
