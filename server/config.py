@@ -144,7 +144,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GUNICORN_MAX_REQUESTS", _int(0, 10_000_000), "20000",
             "requests before a worker is recycled (with jitter); 0 = never"),
     Setting("FORWARDED_ALLOW_IPS", _text, "127.0.0.1",
-            "proxy addresses Gunicorn trusts for X-Forwarded-Proto (comma-separated, * = any)"),
+            "addresses or networks of the proxies whose X-Forwarded-* headers are trusted"
+            " (comma-separated, * = any); other peers' are dropped"),
     Setting("PROXY_FIX_X_FOR", _int(0, 5), "0",
             "proxies in front of the app that append X-Forwarded-For (0 = use the socket address)"),
     Setting("PROXY_FIX_X_PROTO", _int(0, 5), "0", "proxies in front of the app that set X-Forwarded-Proto"),

@@ -66,6 +66,20 @@ def test_without_a_key_requests_are_counted_by_client_address(limited_app):
     assert anonymous("203.0.113.8") == 401  # another client, another budget
 
 
+def test_forwarded_addresses_count_only_from_a_trusted_proxy(limited_app):
+    client = limited_app(PROXY_FIX_X_FOR=1, FORWARDED_ALLOW_IPS="127.0.0.1, 10.0.0.0/8").test_client()
+
+    def anonymous(peer: str, forwarded: str) -> int:
+        return client.post("/api/ingest", json={"profiles": []}, environ_base={"REMOTE_ADDR": peer},
+                           headers={"X-Forwarded-For": forwarded}).status_code
+
+    # A client reaching the app directly cannot pick a fresh bucket for each request.
+    assert [anonymous("203.0.113.50", f"192.0.2.{i}") for i in range(3)] == [401, 401, 429]
+    # Behind a trusted proxy (one of a network), the address it forwards is the client's.
+    assert [anonymous("10.1.2.3", "192.0.2.77") for _ in range(3)] == [401, 401, 429]
+    assert anonymous("10.1.2.3", "192.0.2.78") == 401
+
+
 def test_an_unknown_key_is_counted_by_address_not_by_key(limited_app):
     client = limited_app().test_client()
     statuses = [Ingest(client, f"guess-{i}-xxxxxxxx").json(profiles(1)).status_code for i in range(3)]
