@@ -49,7 +49,7 @@ def configure_cache(config: dict) -> None:
     """Redis when REDIS_URL is set, else files under DATA_DIR/cache: both are shared by every
     worker process (an in-process cache would let one worker serve a list another one changed)."""
     if config["REDIS_URL"]:
-        config.setdefault("CACHE_TYPE", "RedisCache")
+        config.setdefault("CACHE_TYPE", "server.cache_values.SafeRedisCache")
         config.setdefault("CACHE_REDIS_URL", config["REDIS_URL"])
     else:
         config.setdefault("CACHE_TYPE", "server.file_cache.PrunedFileCache")

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask_caching.backends.filesystemcache import FileSystemCache
 
+from .cache_values import CacheValues
+
 PRUNE_EVERY_SECONDS = 60.0
 
 
@@ -21,6 +23,8 @@ class PrunedFileCache(FileSystemCache):
     (threshold 0) and a write now and then removes the expired files and, past `max_files`, the
     ones closest to expiring, down to 80% of it.
     """
+
+    serializer = CacheValues()  # never pickle: see cache_values
 
     def __init__(self, cache_dir: str, max_files: int, **kwargs: Any):
         super().__init__(cache_dir, threshold=0, **kwargs)

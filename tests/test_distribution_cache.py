@@ -97,7 +97,7 @@ def test_the_cache_is_files_under_data_dir_by_default_and_redis_with_redis_url(d
     try:
         assert type(files.extensions["cache"][cache]).__name__ == "PrunedFileCache"
         assert files.config["CACHE_DIR"] == str(tmp_path / "cache")
-        assert type(redis.extensions["cache"][cache]).__name__ == "RedisCache"
+        assert type(redis.extensions["cache"][cache]).__name__ == "SafeRedisCache"
         assert redis.config["CACHE_REDIS_URL"] == "redis://127.0.0.1:1/0"
     finally:
         files.extensions["store"].close()
