@@ -21,6 +21,7 @@ GROUP_SETTINGS = {
     "read": "RATELIMIT_READ",
     "run": "RATELIMIT_RUN",
     "admin": "RATELIMIT_ADMIN",
+    "public": "RATELIMIT_PUBLIC",  # the routes without a key, counted by client address
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from server import create_app
@@ -55,3 +57,30 @@ def test_readyz_is_503_when_the_database_is_unreachable_and_shows_no_secret(data
     assert response.get_json() == {"error": {"code": "not_ready", "message": "database is unreachable",
                                              "details": {"database": "unreachable"}}}
     assert b"hunter2" not in response.data and b"app_user" not in response.data
+
+
+def test_readyz_checks_the_database_at_most_once_per_cache_window(database_url, db):
+    app = create_app(make_config(database_url, READYZ_CACHE_SECONDS=1))
+    store = app.extensions["store"].get()
+    checks = []
+    real = store.readiness
+    store.readiness = lambda: checks.append(1) or real()  # counts the real check, which still runs
+    client = app.test_client()
+    try:
+        assert [client.get("/readyz").status_code for _ in range(20)] == [200] * 20
+        assert len(checks) == 1
+        time.sleep(1.1)
+        assert client.get("/readyz").status_code == 200 and len(checks) == 2
+    finally:
+        store.close()
+
+
+def test_readyz_is_rate_limited_per_client_address(database_url, db):
+    app = create_app(make_config(database_url, RATELIMIT_ENABLED=True, RATELIMIT_PUBLIC="3/minute"))
+    client = app.test_client()
+    try:
+        assert [client.get("/readyz").status_code for _ in range(4)] == [200, 200, 200, 429]
+        other = client.get("/readyz", environ_base={"REMOTE_ADDR": "127.0.0.2"})
+        assert other.status_code == 200
+    finally:
+        app.extensions["store"].close()

@@ -58,7 +58,8 @@ def forbidden(scope: str) -> dict[str, Any]:
 
 def rate_limited(group: str) -> dict[str, Any]:
     """429: over the limit of the operation's rate-limit group."""
-    return error(f"Over the `{group}` group's rate limit ({GROUP_SETTINGS[group]}, per API key)",
+    counted = "per client address" if group == "public" else "per API key"
+    return error(f"Over the `{group}` group's rate limit ({GROUP_SETTINGS[group]}, {counted})",
                  "rate_limited", "rate limit of 10 per 1 minute exceeded; retry after Retry-After seconds",
                  retry_after=True)
 
@@ -149,3 +150,12 @@ def closed(properties: dict[str, Any], description: str | None = None) -> dict[s
     if description:
         schema["description"] = description
     return schema
+
+
+def public(operations: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Routes without a key: each counts against the `public` group, by client address (and says so)."""
+    for methods in operations.values():
+        for operation in methods.values():
+            operation["x-rate-limit-group"] = "public"
+            operation["responses"]["429"] = rate_limited("public")
+    return operations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import JSON, error, operation, ref, success
+from .common import JSON, error, operation, public, ref, success
 
 NDJSON = "application/x-ndjson"
 PROFILES = {"type": "array", "minItems": 1, "items": ref("Profile")}
@@ -91,7 +91,7 @@ INGEST = {"post": operation(
                      "the request holds no profiles"),
     })}
 
-PROBES = {
+PROBES = public({
     "/healthz": {"get": {
         "operationId": "healthz", "tags": ["operations"], "summary": "Liveness: the process answers",
         "responses": {"200": {"description": "Alive", "content": {JSON: {"example": {"status": "ok"}}}}},
@@ -121,4 +121,4 @@ PROBES = {
         "operationId": "docs", "tags": ["operations"], "summary": "This description as a readable page",
         "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
     }},
-}
+})
