@@ -93,6 +93,13 @@ def test_too_many_profiles_is_413_and_nothing_lands(small_app, db):
     assert count(db, "SELECT count(*) FROM global_usernames") == 0
 
 
+def test_a_json_document_with_too_many_profiles_is_refused_before_anything_is_written(small_app, server_log):
+    # 41 profiles (under MAX_JSON_BYTES) parse fine; their count is known, so no chunk is even staged.
+    response = Ingest(small_app.test_client()).json(profiles(41))
+    assert response.status_code == 413 and error_of(response)["details"] == {"limit_profiles": 40}
+    assert "BULK insert" not in server_log.getvalue() and "batch" not in server_log.getvalue()
+
+
 @pytest.mark.parametrize("header, status, code", [
     (None, 401, "unauthorized"),
     ("Bearer", 401, "unauthorized"),

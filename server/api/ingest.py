@@ -54,9 +54,7 @@ def ingest():
                                      limit, limit_name))
     with ExitStack() as held:
         if kind == "json":  # read and parse before taking a database connection
-            data = b"".join(body)
-            if len(data) > config["JSON_LARGE_BYTES"]:
-                held.enter_context(LARGE_JSON)
+            data = _buffer_json(body, held, config["JSON_LARGE_BYTES"])
             profiles, source = parse_json_document(data)
             del data  # the parsed profiles are what the rest needs
             records, expected = _drain(profiles), len(profiles)
@@ -81,6 +79,19 @@ def _ingest(records: Iterable[Any], body: HashingReader, key: str | None, source
         txn.record(body.hexdigest(), result)
     record_ingest(result)
     return jsonify(result)
+
+
+def _buffer_json(body: Iterable[bytes], held: ExitStack, large: int) -> bytearray:
+    """Read a JSON body whole, taking this worker's large-document slot (LARGE_JSON) as soon as
+    it grows past `large` bytes: a thread waiting for the slot holds at most `large` bytes, not a
+    whole document of up to MAX_JSON_BYTES. A bytearray grows in place, with no copy to join."""
+    data, slot = bytearray(), False
+    for piece in body:
+        if not slot and len(data) + len(piece) > large:
+            held.enter_context(LARGE_JSON)
+            slot = True
+        data += piece
+    return data
 
 
 def _drain(items: list):

@@ -64,6 +64,11 @@ def in_reply_order(stored: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
+def _too_many(limits: IngestLimits) -> PayloadTooLarge:
+    return PayloadTooLarge(f"more than {limits.max_profiles} profiles in one request (MAX_PROFILES_PER_REQUEST); "
+                           "split the job", details={"limit_profiles": limits.max_profiles})
+
+
 def process(records: Iterable[Any], txn: IngestTransaction, limits: IngestLimits,
             default_source: str | None = None, expected: int | None = None) -> dict[str, Any]:
     """Validate and write every record through `txn`; return the ingest response body.
@@ -71,6 +76,8 @@ def process(records: Iterable[Any], txn: IngestTransaction, limits: IngestLimits
     `records` may be a list (a JSON document) or a stream (NDJSON); it is read once, in order,
     and nothing is kept per profile beyond its id, so memory does not grow with a streamed job.
     """
+    if expected is not None and expected > limits.max_profiles:
+        raise _too_many(limits)  # a parsed document's count is known: refuse it before writing anything
     size = "%d profiles" % expected if expected is not None else "a streamed request"
     logger.info("Starting BULK insert of %s in batches of %d", size, limits.chunk_size)
     rejections = Rejections(limits.max_errors_listed)
@@ -80,9 +87,7 @@ def process(records: Iterable[Any], txn: IngestTransaction, limits: IngestLimits
     for index, record in enumerate(records):
         received += 1
         if received > limits.max_profiles:
-            raise PayloadTooLarge(
-                f"more than {limits.max_profiles} profiles in one request (MAX_PROFILES_PER_REQUEST); "
-                "split the job", details={"limit_profiles": limits.max_profiles})
+            raise _too_many(limits)
         if isinstance(record, LineError):
             rejections.add(index, None, str(record))
             continue
