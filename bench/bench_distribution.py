@@ -22,7 +22,7 @@ from server import create_app, tasks
 from server.storage import embedded
 
 DATABASE = "bench_distribution"
-API_KEY = "bench-key-000001"
+API_KEY = "bench-key-000001-not-secret"
 
 
 def _populate(url: str, pool: int, targets: int, quota: int) -> None:

@@ -15,7 +15,7 @@ from server.storage.migrate import apply_schema
 from .aioclient import get_many
 from .serve import gunicorn, request
 
-BENCH_KEY = "bench-key-000001"
+BENCH_KEY = "bench-key-000001-not-secret"
 COLD, HOT = "closed loop, cold (cache just invalidated)", "closed loop, hot (cached)"
 FLOOR_HOT = "closed loop, empty Flask view (floor)"
 PACED_COLD, PACED_HOT = "5 req/s per client, cold", "5 req/s per client, hot"

@@ -17,7 +17,7 @@ from . import peers
 from .dataset import Dataset, make_dataset
 from .serve import gunicorn, request, worker_peak_rss_mb
 
-BENCH_KEY = "bench-key-000001"
+BENCH_KEY = "bench-key-000001-not-secret"
 # The single-request contenders whose worker peak RSS is reported, and the body each sends.
 RSS_BODIES = {"http NDJSON+gzip, 1 request": "NDJSON+gzip", "http JSON, 1 request": "JSON"}
 

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from .api import register_blueprints
-from .auth import parse_api_keys
+from .auth import key_id_secret, parse_api_keys
 from .cli import register_commands
 from .config import ConfigError, load_settings
 from .errors import register_error_handlers
@@ -16,6 +16,7 @@ from .extensions import cache
 from .logs import configure_logging
 from .ratelimit import init_rate_limits
 from .serving import init_serving
+from .utils.cursor import signing_key
 from .storage import StoreHolder
 
 
@@ -26,9 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings)
     app.json.sort_keys = False
     configure_logging(app)
-    app.extensions["api_keys"] = parse_api_keys(app.config["API_KEYS"])
-    if not app.extensions["api_keys"]:
-        raise ConfigError("API_KEYS is empty: set at least one KEY:SCOPE (make run writes a development key)")
+    load_api_keys(app)
     app.extensions["store"] = StoreHolder(app.config)
     register_extensions(app)
     init_serving(app)
@@ -36,6 +35,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def load_api_keys(app: Flask) -> None:
+    """Parse API_KEYS, derive what needs its text (key ids, the cursor key), and keep no key text
+    in the config afterwards: a config dump, a debugger or an error report then shows no key."""
+    spec = app.config["API_KEYS"]
+    app.extensions["api_keys"] = parse_api_keys(spec, key_id_secret(app.config["SECRET_KEY"], spec))
+    if not app.extensions["api_keys"]:
+        raise ConfigError("API_KEYS is empty: set at least one KEY:SCOPE (make run writes a development key)")
+    app.extensions["cursor_key"] = signing_key(app.config["SECRET_KEY"], spec)
+    app.config["API_KEYS"] = f"<{len(app.extensions['api_keys'])} keys, parsed>"
 
 
 def register_extensions(app: Flask) -> None:

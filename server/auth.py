@@ -13,6 +13,8 @@ from .config import ConfigError
 from .errors import Forbidden, Unauthorized
 
 SCOPES = frozenset({"ingest", "distribute", "admin"})
+# 24 URL-safe characters carry 144 bits when random: past any offline guessing.
+MIN_KEY_LENGTH = 24
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,18 @@ class ApiKey:
     scopes: frozenset[str]
 
 
-def parse_api_keys(spec: str) -> list[ApiKey]:
-    """Parse `KEY:SCOPE[+SCOPE],...`; raise ConfigError naming API_KEYS on any mistake."""
+def key_id_secret(secret_key: str, spec: str) -> bytes:
+    """The HMAC key of key ids: SECRET_KEY, or (without one) derived from API_KEYS itself."""
+    material = secret_key or "api-keys\x00" + spec
+    return hashlib.sha256(b"key-id\x00" + material.encode()).digest()
+
+
+def parse_api_keys(spec: str, id_secret: bytes) -> list[ApiKey]:
+    """Parse `KEY:SCOPE[+SCOPE],...`; raise ConfigError naming API_KEYS on any mistake.
+
+    A key's id (in logs, tables and rate-limit counters) is an HMAC of the key under `id_secret`:
+    a leaked id tells nothing about the key without the server's secret, even for short keys.
+    """
     keys: list[ApiKey] = []
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, sep, scope_text = item.rpartition(":")
@@ -36,10 +48,11 @@ def parse_api_keys(spec: str) -> list[ApiKey]:
         if unknown:
             raise ConfigError(f"API_KEYS: unknown scope(s) {', '.join(sorted(unknown))}; "
                               f"use {', '.join(sorted(SCOPES))}")
-        if len(key) < 8:
-            raise ConfigError("API_KEYS: keys must be at least 8 characters")
-        digest = hashlib.sha256(key.encode()).digest()
-        keys.append(ApiKey(digest, digest.hex()[:12], scopes))
+        if len(key) < MIN_KEY_LENGTH:
+            raise ConfigError(f"API_KEYS: keys must be at least {MIN_KEY_LENGTH} characters; make one with "
+                              "python -c 'import secrets; print(secrets.token_urlsafe(24))'")
+        keys.append(ApiKey(hashlib.sha256(key.encode()).digest(),
+                           hmac.new(id_secret, key.encode(), hashlib.sha256).hexdigest()[:16], scopes))
     return keys
 
 

@@ -169,7 +169,9 @@ SETTINGS: tuple[Setting, ...] = (
             " empty = per-worker limits and a file cache under DATA_DIR/cache (one machine)"),
     Setting("CACHE_DEFAULT_TIMEOUT", _int(1, 7 * 86400), "300",
             "seconds a cached list page lives at most (writes invalidate it sooner)"),
-    Setting("SECRET_KEY", _text, "", "signs list cursors; empty = derived from API_KEYS"),
+    Setting("SECRET_KEY", _text, "",
+            "keys the HMAC of API key ids and signs list cursors; empty = derived from API_KEYS"
+            " (ids and cursors then change whenever the keys do)"),
     Setting("RELEASE_AFTER_DAYS", _int(1, 365), "7",
             "days after which assignments never sent go back to the pool (release)"),
     Setting("RAW_RETENTION_DAYS", _int(0, 36500), "90",

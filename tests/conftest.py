@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import tempfile
 import io
 import logging
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 
 from server import create_app
+from server.auth import key_id_secret, parse_api_keys
 from server.logs import JsonFormatter, RequestIdFilter
 from server.storage import embedded
 
@@ -21,12 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / ".data"
 TEST_DB = "scraper_test"
 
-INGEST_KEY = "ingest-key-0001"
-DISTRIBUTE_KEY = "distribute-key-0001"
-ADMIN_KEY = "admin-key-0001"
-ALL_KEY = "all-scopes-key-0001"
+INGEST_KEY = "ingest-key-0001-test-only-xx"
+DISTRIBUTE_KEY = "distribute-key-0001-test-only"
+ADMIN_KEY = "admin-key-0001-test-only-xxx"
+ALL_KEY = "all-scopes-key-0001-test-only"
 API_KEYS = (f"{INGEST_KEY}:ingest,{DISTRIBUTE_KEY}:distribute,{ADMIN_KEY}:admin,"
             f"{ALL_KEY}:ingest+distribute+admin")
+
+
+def key_id(api_key: str) -> str:
+    """The id test apps give `api_key` (no SECRET_KEY: the HMAC key derives from API_KEYS)."""
+    digest = hashlib.sha256(api_key.encode()).digest()
+    return next(k.key_id for k in parse_api_keys(API_KEYS, key_id_secret("", API_KEYS)) if k.digest == digest)
 
 
 def fresh_database(name: str, *, schema: bool = True) -> str:

@@ -24,11 +24,12 @@ def test_bad_values_stop_start_up_naming_the_variable(name, value):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("justakey", "KEY:SCOPE"), ("abcdefgh:fly", "unknown scope"), ("short:ingest", "at least 8"),
+    ("justakey", "KEY:SCOPE"), ("abcdefgh:fly", "unknown scope"),
+    ("a-23-character-key-xxxx:ingest", "at least 24 characters; make one with"),
 ])
 def test_bad_api_keys_are_refused(spec, message):
     with pytest.raises(ConfigError, match=message):
-        parse_api_keys(spec)
+        parse_api_keys(spec, b"secret")
 
 
 def test_an_app_without_keys_refuses_to_start():

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .conftest import INGEST_KEY, Ingest, count, profiles
+from .conftest import DISTRIBUTE_KEY, INGEST_KEY, Ingest, count, profiles
 from .distribution_helpers import DistributionApi, add_pool, add_targets
 
 DAY = "2026-03-02"
@@ -71,8 +71,8 @@ def test_duplicate_target_names_conflict_and_missing_targets_are_404(api, db):
     ("get", f"/api/distribution/{DAY}", INGEST_KEY),
     ("post", "/api/distribution/status", INGEST_KEY),
     ("get", "/api/stats", INGEST_KEY),
-    ("get", "/api/admin/profiles/raw", "distribute-key-0001"),
-    ("post", "/api/admin/cleanup", "distribute-key-0001"),
+    ("get", "/api/admin/profiles/raw", DISTRIBUTE_KEY),
+    ("post", "/api/admin/cleanup", DISTRIBUTE_KEY),
 ], ids=["targets", "run", "list", "status", "stats", "raw-listing", "cleanup"])
 def test_routes_need_their_scope(client, method, path, key):
     response = getattr(client, method)(path, headers={"Authorization": f"Bearer {key}"})

@@ -7,14 +7,9 @@ import threading
 import orjson
 import psycopg
 
-from server.auth import parse_api_keys
 from server.storage.postgres import idempotency_lock_id
 
-from .conftest import ALL_KEY, INGEST_KEY, Ingest, count, profiles
-
-
-def key_id(api_key: str) -> str:
-    return next(k.key_id for k in parse_api_keys(f"{api_key}:ingest"))
+from .conftest import ALL_KEY, INGEST_KEY, Ingest, count, key_id, profiles
 
 
 def test_retry_with_the_same_key_replays_and_writes_nothing(ingest, db):

@@ -87,3 +87,26 @@ def test_api_keys_never_reach_logs_responses_or_tables(debug_app, server_log, db
         assert secret not in logs
         assert not any(secret in answer for answer in answers)
         assert secret not in tables
+
+
+def test_key_ids_are_an_hmac_under_the_servers_secret_not_a_bare_hash(database_url, db):
+    import hashlib
+
+    ids = {}
+    for name, secret in (("a", "first-secret-for-key-ids"), ("a-again", "first-secret-for-key-ids"),
+                         ("b", "second-secret-for-key-ids")):
+        app = create_app(make_config(database_url, SECRET_KEY=secret))
+        ids[name] = {key.key_id for key in app.extensions["api_keys"]}
+        app.extensions["store"].close()
+    assert ids["a"] == ids["a-again"]  # stable for one secret: idempotency and limits keep working
+    assert ids["a"].isdisjoint(ids["b"])  # without the secret, an id cannot be tested against guesses
+    bare = {hashlib.sha256(key.encode()).hexdigest()[:length] for key in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY)
+            for length in (12, 16)}
+    assert ids["a"].isdisjoint(bare)
+
+
+def test_no_key_text_stays_in_the_apps_configuration(app):
+    config_text = repr(dict(app.config))
+    for secret in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY):
+        assert secret not in config_text
+    assert app.config["API_KEYS"] == "<4 keys, parsed>"

@@ -11,7 +11,7 @@ import orjson
 from flask import current_app, request
 
 from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ..utils.cursor import decode_cursor, encode_cursor, signing_key
+from ..utils.cursor import decode_cursor, encode_cursor
 
 DEFAULT_PAGE = 100
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -116,8 +116,7 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def _cursor_key() -> bytes:
-    config = current_app.config
-    return signing_key(config["SECRET_KEY"], config["API_KEYS"])
+    return current_app.extensions["cursor_key"]  # made from SECRET_KEY or API_KEYS at start-up
 
 
 def read_cursor(scope: dict[str, Any]) -> list[Any] | None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from server.auth import parse_api_keys
-
-from ..conftest import INGEST_KEY, count, profiles
+from ..conftest import INGEST_KEY, count, key_id, profiles
 from .fake_postgrest import chunk_from
 
 CHUNK, CLAIM, RECORD, RELEASE = ("rpc/ingest_chunk", "rpc/claim_ingest", "rpc/record_ingest",
                                  "rpc/release_ingest_claim")
 KEY = {"Idempotency-Key": "job-0001"}
-API_KEY_ID = parse_api_keys(f"{INGEST_KEY}:ingest")[0].key_id
+API_KEY_ID = key_id(INGEST_KEY)
 
 
 def test_a_retry_with_the_same_key_and_body_replays_and_writes_nothing(ingest, fake, db):
