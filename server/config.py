@@ -111,6 +111,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JSON_LARGE_BYTES", _int(0, 4 << 30), str(16 << 20),
             "JSON bodies past this size are parsed and written one at a time per worker"
             " (each takes about 7x its size in memory)"),
+    Setting("UPLOAD_GRACE_SECONDS", _int(1, 3600), "10",
+            "a request body may pause this long, and averages no minimum rate during its first seconds"),
+    Setting("MIN_UPLOAD_BYTES_PER_SECOND", _int(0, 1 << 30), "8192",
+            "slowest average a request body may arrive at after UPLOAD_GRACE_SECONDS; slower is a 408"),
     Setting("MAX_PROFILES_PER_REQUEST", _int(1, 10_000_000), "500000", "profiles accepted per request"),
     Setting("MAX_PROFILE_BYTES", _int(256, 16 << 20), "65536", "largest single profile (as JSON)"),
     Setting("MAX_ERRORS_LISTED", _int(0, 100_000), "100", "rejected profiles listed in a response"),

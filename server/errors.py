@@ -63,6 +63,12 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
 
+class RequestTimeout(ApiError):
+    """408: the request body stalled or arrived too slowly."""
+
+    status, code = 408, "request_timeout"
+
+
 class UnsupportedMediaType(ApiError):
     """A Content-Type or Content-Encoding we do not read."""
 

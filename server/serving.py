@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .extensions import compress
 from .logs import init_request_logging
 from .metrics import init_request_metrics
+from .upload_deadline import UploadDeadline
 
 
 class TrustedProxyFix:
@@ -52,6 +53,8 @@ def init_serving(app: Flask) -> None:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"],
                                        x_for=app.config["PROXY_FIX_X_FOR"],
                                        x_proto=app.config["PROXY_FIX_X_PROTO"])
+    app.wsgi_app = UploadDeadline(app.wsgi_app, app.config["MIN_UPLOAD_BYTES_PER_SECOND"],
+                                  app.config["UPLOAD_GRACE_SECONDS"])
     init_request_logging(app)
     init_request_metrics(app)
     init_compression(app)

@@ -112,13 +112,18 @@ def operation(operation_id: str, tag: str, summary: str, *, scope: str, group: s
               body: dict[str, Any] | None = None) -> dict[str, Any]:
     """An operation that needs an API key with `scope` and counts against rate-limit `group`.
 
-    401, 403, 429 and 503 are added to `responses`, and 414 when it takes query parameters;
+    401, 403, 429 and 503 are added to `responses`, 414 when it takes query parameters, and 408
+    when it takes a body;
     `x-rate-limit-group` names the group, and a test holds every route to it.
     """
     answers = {**responses, "401": UNAUTHORIZED, "403": forbidden(scope), "429": rate_limited(group),
                "503": STORAGE_DOWN}
     if any(parameter["in"] == "query" for parameter in parameters or ()):
         answers["414"] = URI_TOO_LONG
+    if body:
+        answers["408"] = error("The body paused for UPLOAD_GRACE_SECONDS or arrived slower than "
+                               "MIN_UPLOAD_BYTES_PER_SECOND", "request_timeout",
+                               "request body stalled for 10 s (UPLOAD_GRACE_SECONDS)")
     result: dict[str, Any] = {"operationId": operation_id, "tags": [tag], "summary": summary}
     if description:
         result["description"] = description
