@@ -12,7 +12,10 @@ from flask import current_app, g, request
 from .config import ConfigError
 from .errors import Forbidden, Unauthorized
 
-SCOPES = frozenset({"ingest", "distribute", "admin"})
+SCOPES = frozenset({"ingest", "reader", "distribute", "admin"})
+# `reader` is a target's worker: read its lists and report statuses, nothing else. `distribute`, the
+# daily cron's and the operator's, also runs the distribution and manages targets: it includes reader.
+IMPLIED_SCOPES = {"distribute": frozenset({"reader"})}
 # 24 URL-safe characters carry 144 bits when random: past any offline guessing.
 MIN_KEY_LENGTH = 24
 
@@ -48,6 +51,7 @@ def parse_api_keys(spec: str, id_secret: bytes) -> list[ApiKey]:
         if unknown:
             raise ConfigError(f"API_KEYS: unknown scope(s) {', '.join(sorted(unknown))}; "
                               f"use {', '.join(sorted(SCOPES))}")
+        scopes = scopes.union(*(IMPLIED_SCOPES.get(scope, ()) for scope in scopes))
         if len(key) < MIN_KEY_LENGTH:
             raise ConfigError(f"API_KEYS: keys must be at least {MIN_KEY_LENGTH} characters; make one with "
                               "python -c 'import secrets; print(secrets.token_urlsafe(24))'")

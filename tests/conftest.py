@@ -27,8 +27,9 @@ INGEST_KEY = "ingest-key-0001-test-only-xx"
 DISTRIBUTE_KEY = "distribute-key-0001-test-only"
 ADMIN_KEY = "admin-key-0001-test-only-xxx"
 ALL_KEY = "all-scopes-key-0001-test-only"
+READER_KEY = "reader-key-0001-test-only-xx"  # a target's worker: its lists and status reports
 API_KEYS = (f"{INGEST_KEY}:ingest,{DISTRIBUTE_KEY}:distribute,{ADMIN_KEY}:admin,"
-            f"{ALL_KEY}:ingest+distribute+admin")
+            f"{ALL_KEY}:ingest+distribute+admin,{READER_KEY}:reader")
 
 
 def key_id(api_key: str) -> str:
@@ -67,7 +68,8 @@ def make_config(database_url: str, **overrides: Any) -> dict[str, Any]:
     """
     config = {"TESTING": True, "STORAGE_BACKEND": "postgres", "DATABASE_URL": database_url,
               "API_KEYS": API_KEYS, "DATA_DIR": str(DATA_DIR), "DB_POOL_MIN": 0,
-              "RATELIMIT_ENABLED": False, "READYZ_CACHE_SECONDS": 0}  # tests of /readyz see each change
+              "RATELIMIT_ENABLED": False, "READYZ_CACHE_SECONDS": 0,  # tests of /readyz see each change
+              "RUN_DATE_WINDOW_DAYS": 366}  # the tests' fixed dates; test_run_dates_are_bounded keeps 7
     if "DATA_DIR" not in overrides:  # a test that names its DATA_DIR gets the cache under it
         config["CACHE_DIR"] = tempfile.mkdtemp(prefix="scraper-cache-")
     config.update(overrides)

@@ -47,8 +47,9 @@ def test_targets_can_be_created_listed_changed_and_deactivated(api, db):
     ({"name": "a", "daily_quota": 5, "sources": []}, "sources"),
     ({"name": "a", "daily_quota": 5, "sources": "instagram"}, "sources"),
     ({"name": "a", "daily_quota": 5, "quota": 5}, "quota"),
+    ({"name": "a", "daily_quota": 100_001}, "daily_quota"),  # over MAX_DAILY_QUOTA
 ], ids=["no-name", "no-quota", "blank-name", "negative", "bool", "string", "empty-sources",
-        "sources-not-list", "unknown-field"])
+        "sources-not-list", "unknown-field", "over-max-quota"])
 def test_invalid_targets_are_400_naming_the_field(api, db, body, field):
     response = api.post("/api/targets", body)
     assert response.status_code == 400
@@ -210,3 +211,22 @@ def test_status_updates_are_bounded(api):
     for updates in ([], too_many, "p1"):
         response = api.post("/api/distribution/status", {"updates": updates})
         assert response.status_code == 400 and response.get_json()["error"]["details"] == {"field": "updates"}
+
+
+def test_run_dates_are_bounded_to_a_window_around_today(database_url, db):
+    from server import create_app
+
+    from .conftest import make_config
+    app = create_app(make_config(database_url, RUN_DATE_WINDOW_DAYS=7))
+    api = DistributionApi(app.test_client())
+    today = datetime.now(timezone.utc).date()
+    try:
+        for days, status in ((7, 200), (-7, 200), (8, 400), (-8, 400), (2_900_000, 400)):
+            day = (today + timedelta(days=min(days, 3000))).isoformat() if days < 2_900_000 else "9999-12-31"
+            response = api.post("/api/distribution/run", {"date": day})
+            assert response.status_code == status, (day, response.get_json())
+            if status == 400:
+                assert "RUN_DATE_WINDOW_DAYS" in response.get_json()["error"]["message"]
+    finally:
+        app.extensions["store"].close()
+    assert count(db, "SELECT count(*) FROM distribution_runs") == 2

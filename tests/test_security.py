@@ -7,12 +7,12 @@ import pytest
 
 from server import create_app
 
-from .conftest import ADMIN_KEY, ALL_KEY, DISTRIBUTE_KEY, INGEST_KEY, make_config
+from .conftest import ADMIN_KEY, ALL_KEY, DISTRIBUTE_KEY, INGEST_KEY, READER_KEY, make_config
 from .distribution_helpers import add_pool, add_targets
 from .routes import TABLES, app_routes, call, db_state
 
 UNKNOWN_KEY = "not-a-configured-key-0001"
-SCOPE_KEYS = {"ingest": INGEST_KEY, "distribute": DISTRIBUTE_KEY, "admin": ADMIN_KEY}
+SCOPE_KEYS = {"ingest": INGEST_KEY, "reader": READER_KEY, "distribute": DISTRIBUTE_KEY, "admin": ADMIN_KEY}
 # Routes that need no key, on purpose: probes, metrics (restrict it at the proxy) and the description.
 PUBLIC = {("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/openapi.json", "get"), ("/docs", "get")}
 
@@ -70,7 +70,7 @@ def test_api_keys_never_reach_logs_responses_or_tables(debug_app, server_log, db
     client = app.test_client()
     answers = []
     for path, method in sorted(app_routes(app)):
-        for key in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY, UNKNOWN_KEY):
+        for key in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY, READER_KEY, UNKNOWN_KEY):
             answers.append(call(client, path, method, key, target).get_data(as_text=True))
     # Keys sent where they do not belong: in the query string and as an Idempotency-Key.
     answers.append(client.get(f"/api/stats?api_key={ALL_KEY}", headers={"Authorization": f"Bearer {ALL_KEY}"})
@@ -83,7 +83,7 @@ def test_api_keys_never_reach_logs_responses_or_tables(debug_app, server_log, db
         f"SELECT coalesce(json_agg(t)::text, '') FROM {table} AS t"))
     key_ids = {key.key_id for key in app.extensions["api_keys"]}
     assert all(key_id in logs for key_id in key_ids)  # the logs did see every key, by its id
-    for secret in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY, UNKNOWN_KEY):
+    for secret in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY, READER_KEY, UNKNOWN_KEY):
         assert secret not in logs
         assert not any(secret in answer for answer in answers)
         assert secret not in tables
@@ -109,4 +109,18 @@ def test_no_key_text_stays_in_the_apps_configuration(app):
     config_text = repr(dict(app.config))
     for secret in (INGEST_KEY, DISTRIBUTE_KEY, ADMIN_KEY, ALL_KEY):
         assert secret not in config_text
-    assert app.config["API_KEYS"] == "<4 keys, parsed>"
+    assert app.config["API_KEYS"] == "<5 keys, parsed>"
+
+
+def test_a_readers_key_reads_lists_and_reports_but_manages_nothing(app, client, db, target):
+    """The key a target's worker holds: its own routes work; runs, releases, targets and admin do not."""
+    scopes = declared_scopes(client)
+    assert set(scopes.values()) == {"ingest", "reader", "distribute", "admin"}
+    for (path, method), scope in sorted(scopes.items()):
+        answer = call(client, path, method, READER_KEY, target)
+        if scope == "reader":
+            assert answer.status_code < 300, (method, path, answer.get_json())
+        else:
+            assert answer.status_code == 403, (method, path)
+        if scope in ("reader", "distribute"):  # the cron's key does everything a reader does
+            assert call(client, path, method, DISTRIBUTE_KEY, target).status_code < 300, (method, path)

@@ -31,6 +31,11 @@ def run():
     """Run the day's distribution: {"date"?: "YYYY-MM-DD", "top_up"?: bool}; the same run again."""
     body = only_fields(json_object(optional=True), ("date", "top_up"), "a run option")
     day = parse_date(body["date"], "date") if body.get("date") is not None else None
+    if day is not None:
+        # A far date would claim the pool into assignments no release reaches for years.
+        window = current_app.config["RUN_DATE_WINDOW_DAYS"]
+        if abs((day - tasks.today()).days) > window:
+            raise invalid("date", f"must be within {window} days of today (RUN_DATE_WINDOW_DAYS)")
     top_up = body.get("top_up", False)
     if not isinstance(top_up, bool):
         raise invalid("top_up", "must be true or false")
@@ -41,7 +46,7 @@ def run():
 # for, but routes without GET (405).
 @bp.get("/api/distribution/<string(length=10):day>")
 @limit_group("read")
-@require_scope("distribute")
+@require_scope("reader")
 def daily_list(day: str):
     """One page of a date's list, every target's or one (?target=), by keyset cursor."""
     day = parse_date(day, "date")
@@ -92,7 +97,7 @@ def _status_updates(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 @bp.post("/api/distribution/status")
 @limit_group("ingest")
-@require_scope("distribute")
+@require_scope("reader")
 def update_statuses():
     """Set statuses in bulk, one statement: {"updates": [{"profile_id", "status"}, ...]}."""
     pairs = _status_updates(only_fields(json_object(), ("updates",), "a status request field"))

@@ -28,7 +28,7 @@ def _pick(data: dict, fields: tuple[str, ...]) -> dict:
 
 @bp.get("/api/stats")
 @limit_group("read")
-@require_scope("distribute")
+@require_scope("reader")
 def stats():
     """?date=YYYY-MM-DD (default today) and ?days=N of ingest history up to it (default 7)."""
     raw_date = request.args.get("date")

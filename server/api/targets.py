@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from ..auth import require_scope
 from ..errors import NotFound
@@ -15,7 +15,6 @@ from .params import body_int, invalid, json_object, only_fields, query_bool
 bp = Blueprint("targets", __name__)
 
 MAX_NAME_LENGTH = 100
-MAX_DAILY_QUOTA = 1_000_000
 MAX_SOURCES = 50
 MAX_SOURCE_LENGTH = 64
 
@@ -28,7 +27,7 @@ def _name(value: Any) -> str:
 
 
 def _quota(value: Any) -> int:
-    return body_int(value, "daily_quota", 0, MAX_DAILY_QUOTA)
+    return body_int(value, "daily_quota", 0, current_app.config["MAX_DAILY_QUOTA"])
 
 
 def _sources(value: Any) -> list[str] | None:
@@ -80,7 +79,7 @@ def create_target():
 
 @bp.get("/api/targets")
 @limit_group("read")
-@require_scope("distribute")
+@require_scope("reader")
 def list_targets():
     """Every target (?active=true|false to filter)."""
     return jsonify({"items": get_store().list_targets(query_bool("active"))})
@@ -88,7 +87,7 @@ def list_targets():
 
 @bp.get("/api/targets/<int:target_id>")
 @limit_group("read")
-@require_scope("distribute")
+@require_scope("reader")
 def get_target(target_id: int):
     """One target."""
     return jsonify(_found(get_store().get_target(target_id), target_id))

@@ -22,7 +22,8 @@ ITEM_EXAMPLE = {"profile_id": "17841400000000001", "username": "user1", "full_na
 
 SCHEMAS: dict[str, Any] = {
     "RunOptions": {"type": "object", "additionalProperties": False, "properties": {
-        "date": {"type": ["string", "null"], "format": "date", "description": "default: today in TIMEZONE"},
+        "date": {"type": ["string", "null"], "format": "date",
+                 "description": "default: today in TIMEZONE; at most RUN_DATE_WINDOW_DAYS (7) days away"},
         "top_up": {"type": "boolean", "description": "fill targets still below quota in an existing run"}}},
     "RunSummary": closed({
         "date": DATE, **integers("assigned", "shortfall", "claimed"),
@@ -69,7 +70,7 @@ DISTRIBUTION = {
         body=json_body("RunOptions", {"date": "2026-03-02"}, required=False),
         responses={"200": success("The run's summary", "RunSummary", RUN_EXAMPLE), **JSON_BODY_ERRORS})},
     "/api/distribution/{day}": {"get": operation(
-        "listDistribution", "distribution", "Read one page of a date's list", scope="distribute",
+        "listDistribution", "distribution", "Read one page of a date's list", scope="reader",
         group="read",
         description="Every target's assignments of the date, or one target's; keyset-paged and cached.",
         parameters=[
@@ -85,7 +86,7 @@ DISTRIBUTION = {
                    "404": error("No such target, or a path that is not a date", "target_not_found",
                                 "no target with id 42")})},
     "/api/distribution/status": {"post": operation(
-        "updateStatuses", "distribution", "Report statuses in bulk", scope="distribute", group="ingest",
+        "updateStatuses", "distribution", "Report statuses in bulk", scope="reader", group="ingest",
         description=("Up to 50,000 updates in one statement; the last update of a profile wins. Any invalid "
                      "update rejects the whole request (422, every problem listed)."),
         body=json_body("StatusUpdates", {"updates": [{"profile_id": "17841400000000001", "status": "sent"},

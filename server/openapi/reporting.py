@@ -86,7 +86,7 @@ def _listing(operation_id: str, summary: str, schema: str, example: dict[str, An
 
 REPORTING = {
     "/api/stats": {"get": operation(
-        "stats", "distribution", "Pool, ingest per day and one date's distribution", scope="distribute",
+        "stats", "distribution", "Pool, ingest per day and one date's distribution", scope="reader",
         group="read", description="Cheap at any pool size: no scan of the pool.",
         parameters=[query("date", DATE, "the date (default today in TIMEZONE)"),
                     query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 7},

@@ -9,7 +9,8 @@ from .common import (INT64_MAX, JSON_BODY_ERRORS, TARGET_NOT_FOUND, closed, date
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 100,
         "description": "1 to 100 printable characters once trimmed; unique"}
-QUOTA = {"type": "integer", "minimum": 0, "maximum": 1_000_000, "description": "profiles a day"}
+QUOTA = {"type": "integer", "minimum": 0, "maximum": 100_000,
+         "description": "profiles a day; at most MAX_DAILY_QUOTA (100,000 unless configured)"}
 SOURCES = {"type": ["array", "null"], "minItems": 1, "maxItems": 50,
            "items": {"type": "string", "minLength": 1, "maxLength": 64},
            "description": "only profiles of these sources; null = any source"}
@@ -41,9 +42,9 @@ NAME_TAKEN = error("Another target has this name", "target_exists",
 
 
 def _target_operation(operation_id: str, summary: str, *, group: str, status: str = "200",
-                      answer: str = "The target", **extra: Any) -> dict[str, Any]:
+                      answer: str = "The target", scope: str = "distribute", **extra: Any) -> dict[str, Any]:
     errors = extra.pop("errors", {})
-    return operation(operation_id, "targets", summary, scope="distribute", group=group,
+    return operation(operation_id, "targets", summary, scope=scope, group=group,
                      responses={status: success(answer, "Target", TARGET_EXAMPLE), **errors}, **extra)
 
 
@@ -54,7 +55,7 @@ TARGETS = {
             body=json_body("NewTarget", {"name": "outreach-1", "daily_quota": 200, "sources": ["instagram"]}),
             errors={**JSON_BODY_ERRORS, "409": NAME_TAKEN}),
         "get": operation(
-            "listTargets", "targets", "List targets", scope="distribute", group="read",
+            "listTargets", "targets", "List targets", scope="reader", group="read",
             parameters=[query("active", {"type": "boolean"},
                               "only active (true) or inactive (false) targets")],
             responses={"200": success("Every target, by id", "TargetList", {"items": [TARGET_EXAMPLE]}),
@@ -62,7 +63,7 @@ TARGETS = {
                                     "active must be true or false")}),
     },
     "/api/targets/{target_id}": {
-        "get": _target_operation("getTarget", "Read a target", group="read", parameters=[TARGET_ID],
+        "get": _target_operation("getTarget", "Read a target", group="read", scope="reader", parameters=[TARGET_ID],
                                  errors={"404": TARGET_NOT_FOUND}),
         "patch": _target_operation(
             "updateTarget", "Change a target's name, quota, sources or active flag", group="admin",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 import pytest
 
@@ -92,8 +94,9 @@ def test_status_updates_repeated_after_a_lost_answer_report_the_same(api, fake, 
 def test_a_release_repeated_after_a_lost_answer_returns_each_profile_once(api, fake, db):
     add_pool(db, 6)
     add_targets(db, [3])
-    api.run("2020-01-01")
-    api.run("2020-01-02")
+    today = date.today()  # runs are taken for dates near today only
+    api.run((today - timedelta(days=20)).isoformat())
+    api.run((today - timedelta(days=19)).isoformat())
     fake.fail("rpc/distribution_release", landed=True, exception=httpx.ReadTimeout)
     assert api.post("/api/distribution/release", None).status_code == 200
     assert count(db, "SELECT count(*) FROM distribution_assignments WHERE status = 'released'") == 6
