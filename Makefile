@@ -46,7 +46,9 @@ fuzz: install
 ## Bad input on every route, keys and scopes, leaks and limits (docs/reliability.md).
 security: install
 	$(BIN)/pytest -q -p no:logging tests/test_bad_requests.py tests/test_bad_records.py \
-		tests/test_tampered_cursors.py tests/test_security.py tests/test_error_leaks.py tests/test_limits.py
+		tests/test_tampered_cursors.py tests/test_security.py tests/test_error_leaks.py tests/test_limits.py \
+		tests/test_cache_values.py tests/test_slow_clients.py tests/test_dev_setup.py tests/test_health.py \
+		tests/test_large_json_memory.py tests/test_ratelimit.py tests/test_observability.py
 ## The full reliability run (docs/reliability.md): 100 scrapers and 20 list readers for 60 s against
 ## Gunicorn, a 40 s database outage, then the other fault tests. `make test` runs short forms of all.
 reliability: install
