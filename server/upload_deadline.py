@@ -46,7 +46,8 @@ class _TimedInput:
 
     def behind(self, now: float) -> bool:
         """Past the grace period of waiting, more than one piece behind the minimum rate."""
-        waited = self.waited + (now - self.reading_since if self.reading_since is not None else 0.0)
+        since = self.reading_since  # read once: the request thread may clear it meanwhile
+        waited = self.waited + (now - since if since is not None else 0.0)
         return waited > self.grace and self.received + self.piece < self.min_rate * (waited - self.grace)
 
     def _read(self, read: Callable[[int], bytes], size: int) -> bytes:
@@ -69,6 +70,10 @@ class _TimedInput:
                 data = self._read(self.stream.read, int(min(wanted, self.piece)))
             except TimeoutError:  # the socket's own timeout: not a byte for UPLOAD_GRACE_SECONDS
                 raise self._late(f"request body stalled for {self.grace:g} s (UPLOAD_GRACE_SECONDS)") from None
+            except OSError:  # a chunked body cut off by the watchdog ends in Gunicorn's NoMoreData
+                if self.late:
+                    raise self._late("request body arrived too slowly (MIN_UPLOAD_BYTES_PER_SECOND)") from None
+                raise
             if self.late or self.behind(time.monotonic()):
                 raise self._late(f"request body arrived at under {self.min_rate} bytes/s "
                                  "(MIN_UPLOAD_BYTES_PER_SECOND); send it faster or in smaller requests")
@@ -114,15 +119,21 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             time.sleep(WATCH_EVERY_SECONDS)
-            now = time.monotonic()
-            with self.lock:
-                late = [body for body in self.bodies if not body.late and body.behind(now)]
-            for body in late:
-                body.late = True
-                try:
-                    body.sock.shutdown(socket.SHUT_RD)  # the blocked read returns; answering still works
-                except OSError:
-                    pass
+            try:
+                self._cut_late_bodies()
+            except Exception:  # the watchdog must outlive any one body: it is the only one there is
+                logger.exception("upload watchdog: a check failed")
+
+    def _cut_late_bodies(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            late = [body for body in self.bodies if not body.late and body.behind(now)]
+        for body in late:
+            body.late = True
+            try:
+                body.sock.shutdown(socket.SHUT_RD)  # the blocked read returns; answering still works
+            except OSError:
+                pass
 
 
 _watchdog = _Watchdog()

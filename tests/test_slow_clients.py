@@ -99,3 +99,21 @@ def test_a_client_slower_than_the_minimum_rate_is_cut_off_by_its_reads():
         while body.read(100):
             pass
     assert body.received < 3000
+
+
+def test_a_trickling_chunked_upload_gets_408_too(server):
+    """A body without Content-Length: Gunicorn's chunked reader ends in NoMoreData when cut off."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/ingest HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\n"
+                     b"Authorization: Bearer " + INGEST_KEY.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        started, reply = time.monotonic(), b""
+        sock.settimeout(0.2)
+        while time.monotonic() - started < 8 and b"\r\n\r\n" not in reply:
+            try:
+                reply += sock.recv(65536) or b"\r\n\r\n"
+            except TimeoutError:
+                try:
+                    sock.sendall(b"1\r\n{\r\n")  # one byte per chunk, five a second
+                except OSError:
+                    break
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]

@@ -186,7 +186,16 @@ BEGIN
            (SELECT count(*) FROM input WHERE first), (SELECT count(*) FROM pool)
     INTO v_rows, v_new_raw, v_first, v_added;
     IF v_new_raw < v_rows THEN
-        -- An earlier attempt of this chunk landed (its answer was lost): count what it added too.
+        -- An earlier attempt wrote these positions. It must have sent the same rows: a retry under
+        -- the same Idempotency-Key with another body would mix two bodies into one ingest.
+        IF EXISTS (
+            SELECT 1 FROM json_to_recordset(p_rows) AS r(position integer, profile_id text, profile jsonb)
+            JOIN raw_scraped_profiles s ON s.ingest_id = p_ingest_id AND s.position = r.position
+            WHERE s.profile_id <> r.profile_id OR s.profile <> r.profile) THEN
+            RAISE EXCEPTION 'this ingest was started with another body'
+                USING ERRCODE = 'PT422', HINT = 'idempotency_key_reused';
+        END IF;
+        -- That attempt landed (its answer was lost): count what it added too.
         SELECT count(*) INTO v_added FROM global_usernames
         WHERE first_ingest_id = p_ingest_id AND id IN (
             SELECT r.profile_id FROM json_to_recordset(p_rows) AS r(profile_id text, first boolean)
@@ -702,8 +711,9 @@ BEGIN
     GET DIAGNOSTICS v_keys = ROW_COUNT;
     -- REST claims left by attempts that never finished: past the TTL their key starts anew.
     DELETE FROM ingest_claims WHERE (api_key_id, idempotency_key) IN (
-        SELECT api_key_id, idempotency_key FROM ingest_claims WHERE created_at < p_keys_before
-        LIMIT p_limit);
+        SELECT api_key_id, idempotency_key FROM ingest_claims
+        WHERE created_at < p_keys_before AND lease_until < now()  -- never one an attempt holds
+        LIMIT p_limit FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_claims = ROW_COUNT;
     RETURN jsonb_build_object('raw_deleted', v_raw, 'ingests_deleted', v_ingests,
                               'keys_expired', v_keys + v_claims);

@@ -138,12 +138,8 @@ class SupabaseIngest:
     def release(self) -> None:
         """After a failure, end the claim's lease at once so a retry can resume without waiting."""
         self.close()  # first: a chunk still in flight would renew the lease
-        if self.key is None or self.previous is not None:
-            return
-        try:
-            self.store.rpc("release_ingest_claim", self._claim_params())
-        except Exception:  # Supabase may be what failed; the lease then simply runs out
-            logger.warning("could not release the Idempotency-Key claim of ingest %s", self.ingest_id)
+        if self.key is not None and self.previous is None:
+            self.store.release_claim_quietly(self._claim_params())
 
 
 class SupabaseStore(SupabaseDistribution):
@@ -193,9 +189,13 @@ class SupabaseStore(SupabaseDistribution):
         """Start an ingest; with an Idempotency-Key, claim it first (Conflict while another holds it)."""
         ingest_id, holder, previous = str(uuid.uuid4()), str(uuid.uuid4()), None
         if idempotency_key is not None:
-            claim = self.rpc("claim_ingest", {
-                "p_api_key_id": api_key_id, "p_idempotency_key": idempotency_key,
-                "p_ingest_id": ingest_id, "p_holder": holder, "p_lease_seconds": self.lease_seconds})
+            claim_params = {"p_api_key_id": api_key_id, "p_idempotency_key": idempotency_key, "p_holder": holder}
+            try:
+                claim = self.rpc("claim_ingest", {**claim_params, "p_ingest_id": ingest_id,
+                                                  "p_lease_seconds": self.lease_seconds})
+            except StorageUnavailable:  # the claim may have landed with every answer lost: free it
+                self.release_claim_quietly(claim_params)
+                raise
             if claim["state"] == "busy":
                 raise Conflict("a request with this Idempotency-Key is still being processed",
                                code="idempotency_in_progress")
@@ -215,6 +215,13 @@ class SupabaseStore(SupabaseDistribution):
             raise
         finally:
             txn.close()
+
+    def release_claim_quietly(self, claim_params: dict[str, Any]) -> None:
+        """End a claim's lease (holder given in claim_params) if Supabase lets us; never raises."""
+        try:
+            self.rpc("release_ingest_claim", claim_params)
+        except Exception:  # Supabase may be what failed; the lease then simply runs out
+            logger.warning("could not release an Idempotency-Key claim after a failed claim call")
 
     def readiness(self) -> dict[str, Any]:
         """One request, no retries: does Supabase answer, and is the set-up SQL applied?"""

@@ -184,6 +184,8 @@ def rejected(exc: APIError) -> ApiError:
     if code == "PT409":  # ingest_chunk / record_ingest: another attempt took the Idempotency-Key over
         return Conflict("another request with this Idempotency-Key took it over; retry to get its answer",
                         code="idempotency_in_progress")
+    if code == "PT422":  # ingest_chunk: a resumed ingest met rows of another body at its positions
+        return Unprocessable("this Idempotency-Key was used with a different body", code="idempotency_key_reused")
     logger.error("Supabase refused a request: code=%s message=%s hint=%s", code, exc.message, exc.hint)
     if code[:2] in ("22", "23"):  # data exceptions and constraint violations
         # Our own words: PostgREST's message names tables, columns and constraints (it is logged).

@@ -160,3 +160,25 @@ def test_a_claim_left_over_from_a_finished_ingest_does_not_resume_it(ingest, fak
     assert body["ingest_id"] != first["ingest_id"]
     assert (body["inserted_raw"], body["added_to_global"]) == (10, 5)
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 20
+
+
+def test_a_resumed_ingest_refuses_another_body_under_the_same_key(ingest, fake, db):
+    fail_the_second_chunk(fake)
+    assert ingest.json(profiles(2500), **KEY).status_code == 503
+    response = ingest.json(profiles(2500, prefix="other"), **KEY)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "idempotency_key_reused"
+    # The positions the first body wrote keep its rows; no answer is recorded for the key. (The
+    # other body's chunk at positions nobody wrote may land, as any chunk of a failed REST request.)
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles WHERE (position < 1000 OR position >= 2000)"
+                     " AND profile_id LIKE 'p%%'") == 1500
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles WHERE profile_id LIKE 'other%%'"
+                     " AND (position < 1000 OR position >= 2000)") == 0
+    assert count(db, "SELECT count(*) FROM ingest_requests") == 0
+
+
+def test_a_claim_whose_every_answer_was_lost_is_released_for_the_retry(ingest, fake, db):
+    fake.fail(CLAIM, times=3, landed=True, exception=httpx.ReadTimeout)
+    assert ingest.json(profiles(3), **KEY).status_code == 503
+    assert count(db, "SELECT count(*) FROM ingest_claims WHERE lease_until > now()") == 0
+    assert ingest.json(profiles(3), **KEY).status_code == 200  # no 409 for the whole lease

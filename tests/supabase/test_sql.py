@@ -111,3 +111,12 @@ def test_every_function_pins_its_search_path(db):
     unpinned = db.execute("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
                           " AND NOT coalesce(proconfig, '{}') && ARRAY['search_path=public']").fetchall()
     assert unpinned == []
+
+
+def test_retention_forgets_abandoned_claims_but_never_one_an_attempt_holds(db):
+    for key, lease in (("abandoned", "-1 minute"), ("held", "1 minute")):
+        db.execute("INSERT INTO ingest_claims (api_key_id, idempotency_key, ingest_id, holder, lease_until,"
+                   " created_at) VALUES ('api-1', %s, gen_random_uuid(), gen_random_uuid(),"
+                   " now() + %s::interval, now() - interval '3 days')", [key, lease])
+    db.execute("SELECT retention_batch(NULL, now() - interval '2 days', 100)")
+    assert [row[0] for row in db.execute("SELECT idempotency_key FROM ingest_claims")] == ["held"]
