@@ -115,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
             "a request body may pause this long, and averages no minimum rate during its first seconds"),
     Setting("MIN_UPLOAD_BYTES_PER_SECOND", _int(0, 1 << 30), "8192",
             "slowest average a request body may arrive at after UPLOAD_GRACE_SECONDS; slower is a 408"),
-    Setting("RUN_DATE_WINDOW_DAYS", _int(0, 366), "7",
+    Setting("RUN_DATE_WINDOW_DAYS", _int(0, 36_500), "7",
             "POST /api/distribution/run takes dates at most this many days before or after today"),
     Setting("MAX_DAILY_QUOTA", _int(1, 10_000_000), "100000", "largest daily_quota a target may have"),
     Setting("MAX_PROFILES_PER_REQUEST", _int(1, 10_000_000), "500000", "profiles accepted per request"),

@@ -69,7 +69,7 @@ def make_config(database_url: str, **overrides: Any) -> dict[str, Any]:
     config = {"TESTING": True, "STORAGE_BACKEND": "postgres", "DATABASE_URL": database_url,
               "API_KEYS": API_KEYS, "DATA_DIR": str(DATA_DIR), "DB_POOL_MIN": 0,
               "RATELIMIT_ENABLED": False, "READYZ_CACHE_SECONDS": 0,  # tests of /readyz see each change
-              "RUN_DATE_WINDOW_DAYS": 366}  # the tests' fixed dates; test_run_dates_are_bounded keeps 7
+              "RUN_DATE_WINDOW_DAYS": 36_500}  # the tests' fixed dates; test_run_dates_are_bounded keeps 7
     if "DATA_DIR" not in overrides:  # a test that names its DATA_DIR gets the cache under it
         config["CACHE_DIR"] = tempfile.mkdtemp(prefix="scraper-cache-")
     config.update(overrides)

@@ -41,7 +41,7 @@ class GunicornServer:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         env.update({"STORAGE_BACKEND": "postgres", "DATABASE_URL": database_url, "API_KEYS": API_KEYS,
                     "DATA_DIR": str(workdir / "data"), "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2",
-                    "LOG_LEVEL": "warning", "DB_POOL_MIN": "0", "RUN_DATE_WINDOW_DAYS": "366", **settings})
+                    "LOG_LEVEL": "warning", "DB_POOL_MIN": "0", "RUN_DATE_WINDOW_DAYS": "36500", **settings})
         self.env = env
         self.process: subprocess.Popen | None = None
 
