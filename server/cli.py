@@ -59,6 +59,7 @@ def _echo_json(data) -> None:
 @click.option("--top-up", is_flag=True, help="fill targets still below quota on a date already run")
 def distribute(day: datetime.datetime | None, top_up: bool) -> None:
     """Run the daily distribution (the cron job; same as POST /api/distribution/run)."""
+    own_embedded_server(current_app.config)
     _echo_json(tasks.run_distribution(day.date() if day else None, top_up))
 
 
@@ -67,6 +68,7 @@ def distribute(day: datetime.datetime | None, top_up: bool) -> None:
 @click.option("--older-than-days", type=click.IntRange(1, 365), help="default RELEASE_AFTER_DAYS")
 def release(older_than_days: int | None) -> None:
     """Give assignments never sent back to the pool (same as POST /api/distribution/release)."""
+    own_embedded_server(current_app.config)
     _echo_json(tasks.release_unsent(older_than_days))
 
 
@@ -74,10 +76,17 @@ def release(older_than_days: int | None) -> None:
 @with_appcontext
 def cleanup() -> None:
     """Delete raw rows past RAW_RETENTION_DAYS and forget expired Idempotency-Keys, in batches."""
+    own_embedded_server(current_app.config)
     _echo_json(tasks.retention_cleanup())
 
 
 targets = AppGroup("targets", help="List, add, change and deactivate distribution targets.")
+
+
+def _store():
+    """The store for a command: the embedded server started (and stopped at exit) if it is the backend."""
+    own_embedded_server(current_app.config)
+    return get_store()
 
 
 def _target_call(call, target_id: int | None = None) -> None:
@@ -94,7 +103,7 @@ def _target_call(call, target_id: int | None = None) -> None:
 @targets.command("list")
 def targets_list() -> None:
     """Print every target."""
-    _echo_json(get_store().list_targets())
+    _echo_json(_store().list_targets())
 
 
 @targets.command("add")
@@ -106,7 +115,7 @@ def targets_add(name: str, quota: int, sources: tuple[str, ...]) -> None:
     def call():
         fields = target_fields({"name": name, "daily_quota": quota, "sources": list(sources) or None},
                                partial=False)
-        return get_store().create_target(fields["name"], fields["daily_quota"], fields["sources"])
+        return _store().create_target(fields["name"], fields["daily_quota"], fields["sources"])
 
     _target_call(call)
 
@@ -125,12 +134,12 @@ def targets_set(target_id: int, name: str | None, quota: int | None, active: boo
     changes = {key: value for key, value in changes.items() if value is not None}
     if any_source or sources:
         changes["sources"] = list(sources) or None
-    _target_call(lambda: get_store().update_target(target_id, target_fields(changes, partial=True))
-                 if changes else get_store().get_target(target_id), target_id)
+    _target_call(lambda: _store().update_target(target_id, target_fields(changes, partial=True))
+                 if changes else _store().get_target(target_id), target_id)
 
 
 @targets.command("deactivate")
 @click.argument("target_id", type=int)
 def targets_deactivate(target_id: int) -> None:
     """Stop giving a target profiles; its past assignments stay."""
-    _target_call(lambda: get_store().update_target(target_id, {"active": False}), target_id)
+    _target_call(lambda: _store().update_target(target_id, {"active": False}), target_id)
