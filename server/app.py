@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from .api import register_blueprints
-from .auth import key_id_secret, parse_api_keys
+from .auth import derived_secret, parse_api_keys
 from .cli import register_commands
 from .config import ConfigError, load_settings
 from .errors import register_error_handlers
@@ -16,7 +16,6 @@ from .extensions import cache
 from .logs import configure_logging
 from .ratelimit import init_rate_limits
 from .serving import init_serving
-from .utils.cursor import signing_key
 from .storage import StoreHolder
 
 
@@ -41,10 +40,10 @@ def load_api_keys(app: Flask) -> None:
     """Parse API_KEYS, derive what needs its text (key ids, the cursor key), and keep no key text
     in the config afterwards: a config dump, a debugger or an error report then shows no key."""
     spec = app.config["API_KEYS"]
-    app.extensions["api_keys"] = parse_api_keys(spec, key_id_secret(app.config["SECRET_KEY"], spec))
+    app.extensions["api_keys"] = parse_api_keys(spec, derived_secret(b"key-id", app.config["SECRET_KEY"], spec))
     if not app.extensions["api_keys"]:
         raise ConfigError("API_KEYS is empty: set at least one KEY:SCOPE (make run writes a development key)")
-    app.extensions["cursor_key"] = signing_key(app.config["SECRET_KEY"], spec)
+    app.extensions["cursor_key"] = derived_secret(b"cursor", app.config["SECRET_KEY"], spec)
     app.config["API_KEYS"] = f"<{len(app.extensions['api_keys'])} keys, parsed>"
 
 

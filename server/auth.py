@@ -29,10 +29,11 @@ class ApiKey:
     scopes: frozenset[str]
 
 
-def key_id_secret(secret_key: str, spec: str) -> bytes:
-    """The HMAC key of key ids: SECRET_KEY, or (without one) derived from API_KEYS itself."""
+def derived_secret(purpose: bytes, secret_key: str, spec: str) -> bytes:
+    """A key for one purpose (b"key-id", b"cursor"): from SECRET_KEY, or without one from API_KEYS
+    itself, so every worker derives the same one; each purpose gets a key of its own."""
     material = secret_key or "api-keys\x00" + spec
-    return hashlib.sha256(b"key-id\x00" + material.encode()).digest()
+    return hashlib.sha256(purpose + b"\x00" + material.encode()).digest()
 
 
 def parse_api_keys(spec: str, id_secret: bytes) -> list[ApiKey]:

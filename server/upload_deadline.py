@@ -62,6 +62,10 @@ class _TimedInput:
         self.late = True
         return RequestTimeout(reason)
 
+    def _too_slow(self) -> RequestTimeout:
+        return self._late(f"request body arrived at under {self.min_rate} bytes/s "
+                          "(MIN_UPLOAD_BYTES_PER_SECOND); send it faster or in smaller requests")
+
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all when negative), read one piece at a time."""
         parts, wanted = [], size if size is not None and size >= 0 else float("inf")
@@ -72,11 +76,10 @@ class _TimedInput:
                 raise self._late(f"request body stalled for {self.grace:g} s (UPLOAD_GRACE_SECONDS)") from None
             except OSError:  # a chunked body cut off by the watchdog ends in Gunicorn's NoMoreData
                 if self.late:
-                    raise self._late("request body arrived too slowly (MIN_UPLOAD_BYTES_PER_SECOND)") from None
+                    raise self._too_slow() from None
                 raise
             if self.late or self.behind(time.monotonic()):
-                raise self._late(f"request body arrived at under {self.min_rate} bytes/s "
-                                 "(MIN_UPLOAD_BYTES_PER_SECOND); send it faster or in smaller requests")
+                raise self._too_slow()
             if not data:
                 break
             self.received += len(data)
@@ -87,8 +90,8 @@ class _TimedInput:
     def readline(self, size: int = -1) -> bytes:
         """One line; Werkzeug reads bodies with read(), so this is rare: same checks, unsplit."""
         line = self._read(self.stream.readline, size)
-        if self.behind(time.monotonic()):
-            raise self._late("request body arrived too slowly (MIN_UPLOAD_BYTES_PER_SECOND)")
+        if self.late or self.behind(time.monotonic()):
+            raise self._too_slow()
         self.received += len(line)
         return line
 

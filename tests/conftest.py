@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from server import create_app
-from server.auth import key_id_secret, parse_api_keys
+from server.auth import derived_secret, parse_api_keys
 from server.logs import JsonFormatter, RequestIdFilter
 from server.storage import embedded
 
@@ -35,7 +35,7 @@ API_KEYS = (f"{INGEST_KEY}:ingest,{DISTRIBUTE_KEY}:distribute,{ADMIN_KEY}:admin,
 def key_id(api_key: str) -> str:
     """The id test apps give `api_key` (no SECRET_KEY: the HMAC key derives from API_KEYS)."""
     digest = hashlib.sha256(api_key.encode()).digest()
-    return next(k.key_id for k in parse_api_keys(API_KEYS, key_id_secret("", API_KEYS)) if k.digest == digest)
+    return next(k.key_id for k in parse_api_keys(API_KEYS, derived_secret(b"key-id", "", API_KEYS)) if k.digest == digest)
 
 
 def fresh_database(name: str, *, schema: bool = True) -> str:

@@ -16,12 +16,6 @@ _TAG_BYTES = 16
 MAX_CURSOR_LENGTH = 1024
 
 
-def signing_key(secret_key: str, api_keys: str) -> bytes:
-    """The cursor key: SECRET_KEY, or one derived from API_KEYS so every worker agrees on it."""
-    material = secret_key or "api-keys\x00" + api_keys
-    return hashlib.sha256(b"cursor\x00" + material.encode()).digest()
-
-
 def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
