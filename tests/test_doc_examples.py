@@ -8,6 +8,7 @@ order in one bash, from that folder, the only change being the port in `http://l
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from dotenv import dotenv_values
 
 from .conftest import ROOT
-from .doc_examples import examples, json_values, matches, shown_json, text_matches
+from .doc_examples import FENCE, examples, json_values, matches, shown_json, text_matches
 from .servers import GunicornServer
 
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
@@ -81,3 +82,52 @@ def test_every_example_prints_what_the_page_shows(page, newcomer):
         elif block.output_kind == "text":
             assert text_matches(block.output, printed), \
                 f"{where} printed\n{printed}\nwhere the page shows\n{block.output}"
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors of a page's headings (outside code fences)."""
+    text = FENCE.sub("", page.read_text())
+    return {slug(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
+
+
+@pytest.mark.parametrize("page", [*PAGES, "bench/README.md"])
+def test_every_link_between_the_pages_leads_somewhere(page):
+    source = ROOT / page
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", FENCE.sub("", source.read_text())):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (source.parent / path).resolve() if path else source
+        if not linked.exists() or anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(target)
+    assert not broken, f"{page} links to what is not there: {broken}"
+
+
+@pytest.mark.parametrize("shown, printed, expected", [
+    ({"a": 1, "b": "…"}, {"a": 1, "b": "x"}, True),
+    ({"a": 1}, {"a": 2}, False),
+    ({"a": 1}, {"a": 1, "b": 2}, False),                    # a key the page does not show
+    ({"a": 1, "…": "…"}, {"a": 1, "b": 2}, True),
+    ({"a": 1, "b": 2}, {"a": 1}, False),
+    ([1, "…"], [1, 2, 3], True),
+    ([1, 2], [1, 2, 3], False),
+    ("eyJ…", "eyJzIjp7", True),
+    ("eyJ…", "abc", False),
+    (1, 1.0, False),
+    (True, 1, False),
+])
+def test_the_match_of_printed_json_holds_every_value_but_the_ellipses(shown, printed, expected):
+    assert matches(shown, printed) is expected
+
+
+def test_the_shown_json_reads_bare_ellipses_as_wildcards():
+    shown = shown_json('{"items": [{"id": 1}, …], "next": "…"}\n{"a": 1, …}')
+    assert shown == [{"items": [{"id": 1}, "…"], "next": "…"}, {"a": 1, "…": "…"}]
+    assert text_matches("Retry-After: …\nX: 1", "Retry-After: 41\r\nX: 1")
+    assert not text_matches("X: 1", "X: 2")

@@ -1,5 +1,5 @@
 """POST /api/ingest: bulk profiles in, exact counts out; one transaction per request on direct
-PostgreSQL, one per chunk over Supabase's REST API (see the README's backend guarantees)."""
+PostgreSQL, one per chunk over Supabase's REST API (see docs/supabase.md, what each backend guarantees)."""
 
 from __future__ import annotations
 
