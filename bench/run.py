@@ -46,14 +46,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only (a minute or two)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--only", choices=["ingest", "distribution", "supabase"], help="run one part only")
+    parser.add_argument("--only", choices=["ingest", "distribution", "supabase", "load"], help="run one part only")
+    parser.add_argument("--sizes", type=lambda text: [int(n) for n in text.split(",")],
+                        help="ingest job sizes, comma-separated (default 5000,50000,500000)")
     args = parser.parse_args()
-    sizes = [5_000, 50_000] if args.quick else [5_000, 50_000, 500_000]
+    sizes = args.sizes or ([5_000, 50_000] if args.quick else [5_000, 50_000, 500_000])
     url = bench_database()
     results = {"date": datetime.date.today().isoformat(), "quick": args.quick, "runs": args.runs}
     if args.only in (None, "ingest"):
         results["ingest"], results["rss"] = run_ingest(url, psql_binary(), sizes, args.runs)
-        print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
+        print_table("Ingest (rows/s of valid profiles; vs_limit, vs_floor and vs_sqlalchemy > 1 means faster than it)",
                     results["ingest"])
         print_table("Gunicorn worker peak RSS", results["rss"])
     if args.only in (None, "supabase"):
