@@ -11,6 +11,7 @@ from server.storage import embedded
 
 from .distribution import populate, run_claim, run_lists
 from .ingest import run_ingest
+from .load import run_reads_under_load
 from .supabase_rest import run_supabase_rest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,11 @@ def main() -> None:
         print_table(f"Supabase REST ingest of {size:,} profiles through the PostgREST stand-in"
                     " (rows/s of valid profiles; `ours vs it` > 1 means we are faster)",
                     results["supabase_rest"])
+    if args.only in (None, "load"):
+        seconds = 8 if args.quick else 20
+        results["reads_under_load"] = run_reads_under_load(seconds)
+        print_table(f"Cached list reads (10 readers, 5 pages/s each) while 40 scrapers post 1000-profile"
+                    f" batches, {seconds} s per phase", results["reads_under_load"])
     if args.only in (None, "distribution"):
         pool = 500_000 if args.quick else 5_000_000
         populate(url, pool)

@@ -141,7 +141,10 @@ SETTINGS: tuple[Setting, ...] = (
     # Serving: Gunicorn, rate limits, proxies, logs, metrics, compression.
     Setting("WEB_CONCURRENCY", _optional_int(1, 256), "",
             "Gunicorn worker processes; empty = one per CPU core, at least 2"),
-    Setting("GUNICORN_THREADS", _int(1, 64), "4", "threads per Gunicorn worker"),
+    Setting("GUNICORN_THREADS", _int(1, 256), "32",
+            "threads per Gunicorn worker: at least the requests one worker may have in flight, so reads never queue behind waiting ingests"),
+    Setting("INGEST_CONCURRENCY", _int(1, 64), "2",
+            "ingests one worker processes at a time; the others wait for a turn without taking threads from reads"),
     Setting("GUNICORN_TIMEOUT", _int(10, 3600), "120",
             "seconds a worker may stay silent before Gunicorn restarts it"),
     Setting("GUNICORN_GRACEFUL_TIMEOUT", _int(1, 3600), "600",
