@@ -14,11 +14,11 @@ DROP INDEX IF EXISTS idx_global_usernames_username;
 CREATE INDEX IF NOT EXISTS idx_global_usernames_used_at
     ON global_usernames (used_at) WHERE used;
 
--- Date-range listing (keyset on the whole key: one ingest's rows share one created_at) and
--- retention of raw rows. It replaces the single-column index of earlier versions.
+-- Date-range listing and retention of raw rows read the primary key, (created_at, ingest_id,
+-- position), in order. Earlier versions kept an index of their own for it, which every raw row paid
+-- for at a random place (the ingest id) in its middle.
 DROP INDEX IF EXISTS idx_raw_scraped_profiles_created_at;
-CREATE INDEX IF NOT EXISTS idx_raw_scraped_profiles_created_keyset
-    ON raw_scraped_profiles (created_at, ingest_id, position);
+DROP INDEX IF EXISTS idx_raw_scraped_profiles_created_keyset;
 
 -- No query reads raw rows by profile id, and every raw row paid for an index on it (a random-order
 -- b-tree insert each: a sixth of the database's CPU while an ingest's raw rows stream in).

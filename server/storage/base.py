@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
+import time
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping, NamedTuple, Protocol, Sequence
+
+
+def new_ingest_id() -> tuple[str, datetime]:
+    """A UUIDv7 for a new ingest (RFC 9562: 48 bits of Unix milliseconds, version, variant, random
+    bits) and the time it carries, which is its raw rows' created_at: the SQL's ingest_time()."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis << 80 | 0x7 << 76 | secrets.randbits(12) << 64 | 0b10 << 62 | secrets.randbits(62))
+    return str(uuid.UUID(int=value)), datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=millis)
 
 
 class StagedProfile(NamedTuple):

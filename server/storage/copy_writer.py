@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from datetime import datetime
 from typing import Any, Sequence
 
 import psycopg
@@ -15,7 +16,7 @@ from .base import StagedProfile
 
 logger = logging.getLogger("server.batch_processor")
 
-_COPY_RAW = ("COPY raw_scraped_profiles (ingest_id, position, profile_id, username, full_name,"
+_COPY_RAW = ("COPY raw_scraped_profiles (created_at, ingest_id, position, profile_id, username, full_name,"
              " source, scraped_at, profile) FROM STDIN")
 _DONE = object()  # the request has no more chunks
 _PAUSE = object()  # end the COPY now: it has been open long enough, or the request paused
@@ -33,9 +34,10 @@ class ChunkWriter:
     PostgreSQL works on the other core. The bounded queue keeps at most `depth` chunks in memory.
     """
 
-    def __init__(self, conn: psycopg.Connection, ingest_id: str, depth: int = 2):
+    def __init__(self, conn: psycopg.Connection, ingest_id: str, created_at: datetime, depth: int = 2):
         self.conn = conn
         self.ingest_id = ingest_id
+        self.created_at = created_at
         self.raw_rows = 0
         self.chunks = 0
         self._request_id = current_request_id() or "-"  # this thread has no request context of its own
@@ -81,12 +83,12 @@ class ChunkWriter:
 
     def _copy_until_pause(self, rows: Sequence[StagedProfile]) -> Any:
         """COPY `rows` and the chunks after them in one statement; return what comes after it."""
-        ingest_id, opened, first_chunk = self.ingest_id, time.monotonic(), self.chunks + 1
+        key, opened, first_chunk = (self.created_at, self.ingest_id), time.monotonic(), self.chunks + 1
         with self.conn.cursor() as cur:
             with cur.copy(_COPY_RAW) as copy:
                 while rows is not _DONE and rows is not _PAUSE:
                     for row in rows:
-                        copy.write_row((ingest_id, *row[:7]))
+                        copy.write_row((*key, *row[:7]))
                     self.chunks += 1
                     open_for = time.monotonic() - opened
                     rows = self._next(COPY_IDLE_SECONDS) if open_for < COPY_MAX_SECONDS else _PAUSE

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import select
 import time
-import uuid
 import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
@@ -17,7 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ..errors import Conflict
-from .base import IngestTotals, StagedProfile, StoredReply
+from .base import IngestTotals, StagedProfile, StoredReply, new_ingest_id
 from .copy_writer import ChunkWriter
 from .postgres_distribution import PostgresDistribution
 from .slow_queries import slow_query_cursor
@@ -28,7 +27,8 @@ logger = logging.getLogger("server.batch_processor")
 # the same in every database, and the cheapest to sort).
 _FIRST_SIGHTINGS = """
 SELECT DISTINCT ON (profile_id COLLATE "C") profile_id COLLATE "C" AS profile_id, username, full_name, source
-FROM raw_scraped_profiles WHERE ingest_id = %(ingest_id)s ORDER BY profile_id COLLATE "C", position
+FROM raw_scraped_profiles WHERE created_at = %(created_at)s AND ingest_id = %(ingest_id)s
+ORDER BY profile_id COLLATE "C", position
 """
 _STAGE = """
 CREATE TEMP TABLE ingest_stage (
@@ -112,7 +112,7 @@ class PostgresIngest:
     def __init__(self, conn: psycopg.Connection, api_key_id: str, key: str | None,
                  chunk_size: int, previous: StoredReply | None):
         self.conn = conn
-        self.ingest_id = str(uuid.uuid4())
+        self.ingest_id, self.created_at = new_ingest_id()
         self.api_key_id = api_key_id
         self.key = key
         self.chunk_size = chunk_size
@@ -122,7 +122,7 @@ class PostgresIngest:
     def write_chunk(self, rows: Sequence[StagedProfile]) -> None:
         """Hand one chunk to the background COPY writer (started on the first chunk)."""
         if self._writer is None:
-            self._writer = ChunkWriter(self.conn, self.ingest_id)
+            self._writer = ChunkWriter(self.conn, self.ingest_id, self.created_at)
         self._writer.put(rows)
 
     def finish(self) -> IngestTotals:
@@ -131,7 +131,8 @@ class PostgresIngest:
             return IngestTotals(0, 0, 0)
         self._writer.close()
         inserted_raw = self._writer.raw_rows
-        params: dict[str, Any] = {"ingest_id": self.ingest_id, "after": "", "size": self.chunk_size}
+        params: dict[str, Any] = {"ingest_id": self.ingest_id, "created_at": self.created_at,
+                                  "after": "", "size": self.chunk_size}
         logger.info("Checking for existing profiles in global_usernames...")
         if inserted_raw <= self.chunk_size:  # one batch: straight from the raw rows
             _, distinct, added = self.conn.execute(_INSERT_GLOBAL_ALL, params).fetchone()

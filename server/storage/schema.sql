@@ -16,8 +16,10 @@ CREATE TABLE IF NOT EXISTS ingest_requests (
     CONSTRAINT ingest_requests_idempotency_key UNIQUE (api_key_id, idempotency_key)
 );
 
--- Every valid profile ever received, append-only. (ingest_id, position) makes a retried write
--- of the same request a no-op instead of a second copy.
+-- Every valid profile ever received, append-only. created_at is the time in the ingest's id (a
+-- UUIDv7, see ingest_time), the same for every row of an ingest and every retry of it, so the key
+-- makes a retried write of the same request a no-op instead of a second copy. Keyed by time
+-- first, it is also the order of date-range listing and retention: one index, written at its end.
 CREATE TABLE IF NOT EXISTS raw_scraped_profiles (
     ingest_id   uuid NOT NULL,
     position    integer NOT NULL,
@@ -28,8 +30,32 @@ CREATE TABLE IF NOT EXISTS raw_scraped_profiles (
     scraped_at  timestamptz,
     profile     jsonb NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (ingest_id, position)
+    PRIMARY KEY (created_at, ingest_id, position)
 );
+
+-- Earlier versions keyed raw rows by (ingest_id, position), a random place in the index for each
+-- ingest, and kept a second index on (created_at, ingest_id, position) for listing: every raw row
+-- paid for two index entries. Re-keying builds the new index once (minutes at tens of millions).
+DO $$
+BEGIN
+    IF (SELECT array_agg(a.attname::text ORDER BY k.ord)
+        FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = 'raw_scraped_profiles'::regclass AND c.contype = 'p') = ARRAY['ingest_id', 'position'] THEN
+        ALTER TABLE raw_scraped_profiles DROP CONSTRAINT raw_scraped_profiles_pkey,
+            ADD PRIMARY KEY (created_at, ingest_id, position);
+    END IF;
+END
+$$;
+
+-- The time an ingest id carries: the first 48 bits of a UUIDv7 are milliseconds since 1970.
+-- NULL for ids of other versions (ingests begun by earlier versions).
+CREATE OR REPLACE FUNCTION ingest_time(p_ingest_id uuid) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = public AS $$
+    SELECT CASE WHEN substr(p_ingest_id::text, 15, 1) = '7' THEN
+        to_timestamp(ms / 1000) + (ms % 1000) * interval '1 millisecond' END
+    FROM (SELECT ('x' || lpad(substr(replace(p_ingest_id::text, '-', ''), 1, 12), 16, '0'))::bit(64)::bigint AS ms) t
+$$;
 
 -- The global pool: one row per profile id; the first ingest to bring an id wins.
 CREATE TABLE IF NOT EXISTS global_usernames (
@@ -116,9 +142,12 @@ BEGIN
     IF claim.lease_until > now() THEN
         RETURN jsonb_build_object('state', 'busy', 'ingest_id', claim.ingest_id);
     END IF;
-    IF EXISTS (SELECT 1 FROM ingest_requests WHERE id = claim.ingest_id) THEN
+    IF EXISTS (SELECT 1 FROM ingest_requests WHERE id = claim.ingest_id)
+       OR ingest_time(claim.ingest_id) IS NULL THEN
         -- Its ingest finished and retention has forgotten the key since: a new ingest, as on
         -- direct PostgreSQL; resuming would write new rows under the old ingest's positions.
+        -- So is an ingest an earlier version began (its id has no time): its chunks stay, under
+        -- their own ingest_id, as a failed ingest's do without a key.
         UPDATE ingest_claims SET ingest_id = p_ingest_id, holder = p_holder, created_at = now(),
                                  lease_until = now() + make_interval(secs => p_lease_seconds)
         WHERE api_key_id = p_api_key_id AND idempotency_key = p_idempotency_key;
@@ -147,13 +176,14 @@ $$;
 -- (rows with "first": true, each id's first row in the request). With an Idempotency-Key the
 -- caller must hold the claim (else SQLSTATE PT409, which PostgREST answers as HTTP 409); the
 -- lease is renewed with every chunk. Repeating a chunk that landed changes nothing and answers
--- the same counts: its raw rows are keyed by (ingest_id, position), and the ids this ingest added
+-- the same counts: its raw rows are keyed by (ingest time, id, position), and the ids this ingest added
 -- are counted by first_ingest_id. The answer is one jsonb value, which PostgREST's row cap never
 -- truncates.
 CREATE OR REPLACE FUNCTION ingest_chunk(p_ingest_id uuid, p_api_key_id text, p_idempotency_key text,
                                         p_holder uuid, p_lease_seconds integer, p_rows json)
 RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
+    v_at timestamptz;
     v_rows integer;
     v_new_raw integer;
     v_first integer;
@@ -164,15 +194,19 @@ BEGIN
         RAISE EXCEPTION 'another request attempt holds this Idempotency-Key now'
             USING ERRCODE = 'PT409', HINT = 'ingest_claim_lost';
     END IF;
+    v_at := ingest_time(p_ingest_id);
+    IF v_at IS NULL THEN
+        RAISE EXCEPTION 'an ingest id must be a UUIDv7' USING ERRCODE = '22023';
+    END IF;
     WITH input AS MATERIALIZED (
         SELECT * FROM json_to_recordset(p_rows) AS r(position integer, profile_id text, username text,
             full_name text, source text, scraped_at timestamptz, profile jsonb, first boolean)
     ), raw AS (
-        INSERT INTO raw_scraped_profiles (ingest_id, position, profile_id, username, full_name, source,
-                                          scraped_at, profile)
-        SELECT p_ingest_id, position, profile_id, username, full_name, source, scraped_at, profile
+        INSERT INTO raw_scraped_profiles (created_at, ingest_id, position, profile_id, username, full_name,
+                                          source, scraped_at, profile)
+        SELECT v_at, p_ingest_id, position, profile_id, username, full_name, source, scraped_at, profile
         FROM input
-        ON CONFLICT (ingest_id, position) DO NOTHING
+        ON CONFLICT (created_at, ingest_id, position) DO NOTHING
         RETURNING 1
     ), pool AS (
         -- Ascending id order, as the direct backend: concurrent ingests lock pool rows in one order.
@@ -190,7 +224,8 @@ BEGIN
         -- the same Idempotency-Key with another body would mix two bodies into one ingest.
         IF EXISTS (
             SELECT 1 FROM json_to_recordset(p_rows) AS r(position integer, profile_id text, profile jsonb)
-            JOIN raw_scraped_profiles s ON s.ingest_id = p_ingest_id AND s.position = r.position
+            JOIN raw_scraped_profiles s
+                ON s.created_at = v_at AND s.ingest_id = p_ingest_id AND s.position = r.position
             WHERE s.profile_id <> r.profile_id OR s.profile <> r.profile) THEN
             RAISE EXCEPTION 'this ingest was started with another body'
                 USING ERRCODE = 'PT422', HINT = 'idempotency_key_reused';
@@ -696,9 +731,9 @@ DECLARE
 BEGIN
     IF p_raw_before IS NOT NULL THEN
         DELETE FROM raw_scraped_profiles r
-        USING (SELECT ingest_id, position FROM raw_scraped_profiles WHERE created_at < p_raw_before
+        USING (SELECT created_at, ingest_id, position FROM raw_scraped_profiles WHERE created_at < p_raw_before
                ORDER BY created_at LIMIT p_limit) d
-        WHERE r.ingest_id = d.ingest_id AND r.position = d.position;
+        WHERE (r.created_at, r.ingest_id, r.position) = (d.created_at, d.ingest_id, d.position);
         GET DIAGNOSTICS v_raw = ROW_COUNT;
         DELETE FROM ingest_requests WHERE id IN (
             SELECT id FROM ingest_requests WHERE created_at < p_raw_before

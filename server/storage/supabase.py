@@ -18,7 +18,7 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..errors import Conflict, StorageUnavailable
-from .base import IngestTotals, StagedProfile, StoredReply
+from .base import IngestTotals, StagedProfile, StoredReply, new_ingest_id
 from .supabase_client import (PAGE_SIZE, SCHEMA_MISSING_CODES, RetryPolicy, StatementTimeout,
                               TransientResponse, fetch_all, make_client, make_http_client, post_rpc,
                               worst_case_seconds)
@@ -32,7 +32,7 @@ T = TypeVar("T")
 MAX_CHUNK = 1000
 # Chunk requests of one ingest under way at once: two keep the database busy during a round trip.
 IN_FLIGHT = 2
-_PROBE_INGEST = "00000000-0000-0000-0000-000000000000"
+_PROBE_INGEST = "00000000-0000-7000-8000-000000000000"  # a UUIDv7 of 1970: writes nothing
 
 
 class SupabaseIngest:
@@ -187,7 +187,7 @@ class SupabaseStore(SupabaseDistribution):
     @contextmanager
     def begin_ingest(self, api_key_id: str, idempotency_key: str | None) -> Iterator[SupabaseIngest]:
         """Start an ingest; with an Idempotency-Key, claim it first (Conflict while another holds it)."""
-        ingest_id, holder, previous = str(uuid.uuid4()), str(uuid.uuid4()), None
+        (ingest_id, _), holder, previous = new_ingest_id(), str(uuid.uuid4()), None
         if idempotency_key is not None:
             claim_params = {"p_api_key_id": api_key_id, "p_idempotency_key": idempotency_key, "p_holder": holder}
             try:

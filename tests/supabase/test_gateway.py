@@ -60,7 +60,7 @@ def test_a_failed_request_rolls_back_all_it_did(fake, db):
         rows = [{"position": 0, "profile_id": "a", "username": "a", "profile": {}, "first": True},
                 {"position": 1, "profile_id": "b", "username": None, "profile": {}, "first": True}]
         answer = http.post("/rpc/ingest_chunk", headers={"apikey": SERVICE_KEY}, json={
-            "p_ingest_id": "00000000-0000-0000-0000-000000000001", "p_api_key_id": "k",
+            "p_ingest_id": "00000000-0000-7000-8000-000000000001", "p_api_key_id": "k",
             "p_idempotency_key": None, "p_holder": None, "p_lease_seconds": 1, "p_rows": rows})
     assert (answer.status_code, answer.json()["code"]) == (400, "23502")  # not_null_violation
     assert set(answer.json()) == {"code", "message", "details", "hint"}
