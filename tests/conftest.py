@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import orjson
 import psycopg
 import pytest
+from click.testing import Result
 
 from server import create_app
 from server.auth import derived_secret, parse_api_keys
@@ -87,6 +88,15 @@ def app(db, database_url, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def flask_command(config: dict[str, Any], *args: str) -> Result:
+    """Run `flask --app server ARGS` in an app made from `config` (its store closed afterwards)."""
+    application = create_app(config)
+    try:
+        return application.test_cli_runner().invoke(args=list(args))
+    finally:
+        application.extensions["store"].close()
 
 
 def profiles(count: int, start: int = 0, prefix: str = "p") -> list[dict[str, Any]]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
-from server import create_app
-
-from ..conftest import fresh_database, make_config
+from ..conftest import flask_command, fresh_database, make_config
 
 API_ROLES = ("anon", "authenticated", "service_role")
 # Supabase's defaults: the authenticator's timeout covers service_role, which sets none itself.
@@ -55,11 +53,7 @@ def supabase_database(name: str, setup: str = "script") -> str:
 
 def run_command(url: str, *args: str) -> str:
     """Run `flask --app server ARGS` with DATABASE_URL pointing at `url`; return what it printed."""
-    app = create_app(make_config(url))
-    try:
-        result = app.test_cli_runner().invoke(args=list(args))
-    finally:
-        app.extensions["store"].close()
+    result = flask_command(make_config(url), *args)
     assert result.exit_code == 0, result.output
     return result.output
 
