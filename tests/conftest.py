@@ -50,14 +50,18 @@ def database_url() -> str:
     return fresh_database(TEST_DB)
 
 
+def empty_tables(conn: psycopg.Connection) -> None:
+    """Empty every table of the database, identities restarted."""
+    tables = [r[0] for r in conn.execute("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
+    if tables:
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
 @pytest.fixture
 def db(database_url) -> Iterable[psycopg.Connection]:
     """An autocommit connection for arranging and checking rows; tables are emptied first."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
-        if tables:
-            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        empty_tables(conn)
         yield conn
 
 
