@@ -70,6 +70,13 @@ class GunicornServer:
         return sorted(child.pid for child in psutil.Process(self.process.pid).children()
                       if child.status() != psutil.STATUS_ZOMBIE)
 
+    def worker_serving(self, client_port: int) -> int:
+        """The pid of the worker holding the connection from our local port `client_port`."""
+        for pid in self.worker_pids():
+            if any(c.raddr and c.raddr.port == client_port for c in psutil.Process(pid).net_connections("tcp")):
+                return pid
+        pytest.fail(f"no worker holds the connection from port {client_port}")
+
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), then for good if it hangs."""
         if self.process is None or self.process.poll() is not None:
