@@ -6,7 +6,6 @@ from __future__ import annotations
 from ..test_ingest_file import (  # noqa: F401 (collected again here, against the Supabase app)
     ndjson,
     run,
-    summary,
     test_a_malformed_file_fails_and_keeps_nothing_of_the_part,
     test_large_files_are_committed_in_parts_with_exact_totals,
     test_ndjson_file_prints_the_endpoint_counts,
