@@ -3,6 +3,7 @@ failures (reading the formats is the same code whatever the backend, tested once
 
 from __future__ import annotations
 
+from ..conftest import profiles
 from ..test_ingest_file import (  # noqa: F401 (collected again here, against the Supabase app)
     ndjson,
     run,
@@ -12,7 +13,6 @@ from ..test_ingest_file import (  # noqa: F401 (collected again here, against th
     test_source_option_fills_profiles_that_name_none_and_overrides_a_json_files_own,
     write,
 )
-from ..conftest import profiles
 
 
 def test_the_file_goes_through_the_rest_api(run, fake, tmp_path, db):
