@@ -19,8 +19,13 @@ run: install
 	$(BIN)/python -m server.devkey
 	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn -c gunicorn.conf.py "server:create_app()"
 
-## Run the test suite against a real (embedded) PostgreSQL.
+## Run the test suite against a real (embedded) PostgreSQL and a real Redis: TEST_REDIS_URL, or a
+## redis-server the tests start on a free port. Without either it stops at once rather than after
+## minutes of tests (.ci/run installs redis-server on a clean machine).
 test: install
+	@if [ -z "$$TEST_REDIS_URL" ] && ! command -v redis-server >/dev/null 2>&1; then \
+		echo "make test needs redis-server: apt-get install -y redis-server (or set TEST_REDIS_URL)" >&2; \
+		exit 1; fi
 	$(BIN)/pytest
 
 ## Apply the schema and indexes to the configured database.

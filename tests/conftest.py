@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import orjson
 import psycopg
 import pytest
+from click.testing import Result
 
 from server import create_app
 from server.auth import derived_secret, parse_api_keys
@@ -49,14 +50,18 @@ def database_url() -> str:
     return fresh_database(TEST_DB)
 
 
+def empty_tables(conn: psycopg.Connection) -> None:
+    """Empty every table of the database, identities restarted."""
+    tables = [r[0] for r in conn.execute("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
+    if tables:
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
 @pytest.fixture
 def db(database_url) -> Iterable[psycopg.Connection]:
     """An autocommit connection for arranging and checking rows; tables are emptied first."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
-        if tables:
-            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        empty_tables(conn)
         yield conn
 
 
@@ -87,6 +92,15 @@ def app(db, database_url, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def flask_command(config: dict[str, Any], *args: str) -> Result:
+    """Run `flask --app server ARGS` in an app made from `config` (its store closed afterwards)."""
+    application = create_app(config)
+    try:
+        return application.test_cli_runner().invoke(args=list(args))
+    finally:
+        application.extensions["store"].close()
 
 
 def profiles(count: int, start: int = 0, prefix: str = "p") -> list[dict[str, Any]]:

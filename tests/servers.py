@@ -70,6 +70,13 @@ class GunicornServer:
         return sorted(child.pid for child in psutil.Process(self.process.pid).children()
                       if child.status() != psutil.STATUS_ZOMBIE)
 
+    def worker_serving(self, client_port: int) -> int:
+        """The pid of the worker holding the connection from our local port `client_port`."""
+        for pid in self.worker_pids():
+            if any(c.raddr and c.raddr.port == client_port for c in psutil.Process(pid).net_connections("tcp")):
+                return pid
+        pytest.fail(f"no worker holds the connection from port {client_port}")
+
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), then for good if it hangs."""
         if self.process is None or self.process.poll() is not None:
@@ -97,7 +104,11 @@ def fresh_client() -> httpx.Client:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> Iterator[str]:
-    """A real Redis: TEST_REDIS_URL if set, else a redis-server started here; skipped without one."""
+    """A real Redis: TEST_REDIS_URL if set, else a redis-server started here on a free port.
+
+    Without either the tests that need it fail, naming the install command: a skip would let a
+    run pass that never touched the shared cache or the shared rate limits.
+    """
     import redis
 
     if os.environ.get("TEST_REDIS_URL"):
@@ -107,10 +118,8 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        reason = "no redis-server on PATH and TEST_REDIS_URL unset (`apt-get install redis-server`)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs it, so CI must have it")
-        pytest.skip(reason)
+        pytest.fail("no redis-server on PATH and TEST_REDIS_URL unset: install it"
+                    " (`apt-get install -y redis-server`, as .ci/run does) or set TEST_REDIS_URL")
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from server import create_app
 from server.extensions import cache
 
 from .conftest import make_config
 from .distribution_helpers import DistributionApi, add_pool, add_targets, run
+from .servers import redis_url  # noqa: F401 (fixture)
 
 DAY = "2026-03-02"
 DEAD_DATABASE = "postgresql://127.0.0.1:1/nowhere"
@@ -67,6 +69,26 @@ def test_writes_through_one_instance_invalidate_pages_cached_by_another(make_app
     result = writer_app.test_cli_runner().invoke(args=["distribute", "--date", DAY, "--top-up"])
     assert result.exit_code == 0, result.output
     assert sorted(_statuses(reader, target=target)) == ["p0", "p1", "p2", "p3", "p4", "p5"]
+
+
+def test_two_instances_sharing_one_redis_see_each_others_pages_and_invalidations(make_app, db, redis_url, tmp_path):
+    """Two app instances (machines) with nothing in common but the database and one Redis."""
+    shared = redis.Redis.from_url(redis_url)
+    shared.flushdb()
+    add_pool(db, 4)
+    add_targets(db, [4])
+    # Cache folders of their own: a page they share can only have come through Redis.
+    reader = DistributionApi(make_app(REDIS_URL=redis_url, CACHE_DIR=str(tmp_path / "reader")).test_client())
+    writer = DistributionApi(make_app(REDIS_URL=redis_url, CACHE_DIR=str(tmp_path / "writer")).test_client())
+    writer.run(DAY)
+    assert _statuses(reader) == dict.fromkeys(["p0", "p1", "p2", "p3"], "assigned")
+    assert shared.keys("scraper:distribution:list:*")  # the page is in Redis
+
+    db.execute("UPDATE distribution_assignments SET status = 'failed'")  # behind the apps' back
+    assert set(_statuses(writer).values()) == {"assigned"}  # the page the reader cached
+
+    writer.post("/api/distribution/status", {"updates": [{"profile_id": "p1", "status": "sent"}]})
+    assert _statuses(reader) == {"p0": "failed", "p1": "sent", "p2": "failed", "p3": "failed"}
 
 
 def test_a_replayed_run_refreshes_the_dates_pages(make_app, db):

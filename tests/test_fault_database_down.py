@@ -26,7 +26,7 @@ from server import create_app
 from server.storage import embedded
 from server.storage.migrate import apply_schema
 
-from .conftest import DATA_DIR, DISTRIBUTE_KEY, make_config, profiles
+from .conftest import DATA_DIR, DISTRIBUTE_KEY, fresh_database, make_config, profiles
 from .held_upload import NDJSON, HeldUpload, ndjson, wait_for, writing_session
 from .load_audit import Baseline, audit
 from .scraper import Attempt, Outcome, Scraper, encode, overlapping_batch, timed_get
@@ -35,6 +35,7 @@ from .servers import GunicornServer
 pytestmark = pytest.mark.slow
 
 OUTAGE_DB = "scraper_outage"
+RECONNECT_DB = "reconnect_test"
 SCRAPERS = 4
 LARGE_BATCH = 30_000
 CLIENT_TIMEOUT = 30  # seconds; any request taking longer counts as a hang
@@ -197,11 +198,42 @@ def test_postgres_stopped_under_load_gives_503_then_recovers_without_losing_anyt
           f" {report['raw_rows_added']} raw rows, rows lost: {report['rows_lost']}")
 
 
-def test_the_pool_starts_reconnecting_afresh_after_db_reconnect_timeout(database_url):
-    """psycopg_pool doubles the pause between reconnection attempts (1, 2, 4 ... s) for up to this
-    long; left at its 300 s default, an app could stay unready for minutes after a long outage."""
-    app = create_app(make_config(database_url, DB_RECONNECT_TIMEOUT=7))
+@pytest.fixture
+def closable_database(database_url) -> str:
+    """A database of its own, whose connections the test can refuse and cut for an outage."""
+    return fresh_database(RECONNECT_DB)
+
+
+def set_connections(admin: psycopg.Connection, allowed: bool) -> None:
+    """Let clients connect to RECONNECT_DB again, or refuse them and end every session it has."""
+    admin.execute(f"ALTER DATABASE {RECONNECT_DB} ALLOW_CONNECTIONS {str(allowed).lower()}")
+    if not allowed:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [RECONNECT_DB])
+
+
+def test_the_pool_reconnects_afresh_when_the_database_is_back_after_db_reconnect_timeout(closable_database,
+                                                                                        database_url):
+    """psycopg_pool doubles the pause between reconnection attempts (1, 2, 4, 8 ... s); past
+    DB_RECONNECT_TIMEOUT it gives the chain up and the next request connects at once. Left at
+    psycopg_pool's 300 s, the request below would find the pool asleep until its attempt at ~7 s and
+    get a 503 though the database had been back for a second."""
+    app = create_app(make_config(closable_database, DB_POOL_MIN=1, DB_POOL_TIMEOUT=1, DB_RECONNECT_TIMEOUT=1))
+    client = app.test_client()
+
+    def targets():
+        return client.get("/api/targets", headers={"Authorization": f"Bearer {DISTRIBUTE_KEY}"})
+
     try:
-        assert app.extensions["store"].get().pool.reconnect_timeout == 7
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            assert targets().status_code == 200
+            set_connections(admin, allowed=False)
+            refused = [targets()]  # finds its connection cut: the pool drops it
+            growing = time.monotonic()
+            refused.append(targets())  # finds the pool empty: its reconnection attempts start
+            assert [(r.status_code, r.get_json()["error"]["code"]) for r in refused] == [
+                (503, "storage_unavailable")] * 2
+            time.sleep(max(0.0, growing + 3.5 - time.monotonic()))  # between its attempts at ~3 s and ~7 s
+            set_connections(admin, allowed=True)
+            assert targets().status_code == 200
     finally:
         app.extensions["store"].close()

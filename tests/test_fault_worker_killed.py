@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 
-import psutil
 import psycopg
 import pytest
 
@@ -29,11 +28,9 @@ def server(database_url, tmp_path_factory):
 
 def kill_worker_serving(server: GunicornServer, client_port: int) -> int:
     """SIGKILL the worker holding our connection; return its pid."""
-    for pid in server.worker_pids():
-        if any(c.raddr and c.raddr.port == client_port for c in psutil.Process(pid).net_connections("tcp")):
-            os.kill(pid, signal.SIGKILL)
-            return pid
-    pytest.fail("no worker holds the upload's connection")
+    pid = server.worker_serving(client_port)
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 def session_ended(db: psycopg.Connection, pid: int) -> bool:

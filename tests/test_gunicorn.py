@@ -9,10 +9,13 @@ import signal
 import time
 
 import orjson
+import psutil
 import pytest
 import redis
 
 from .conftest import ALL_KEY, INGEST_KEY, count, profiles
+from .held_upload import NDJSON, HeldUpload, ndjson, wait_for
+from .scraper import Scraper
 from .servers import GunicornServer, fresh_client, redis_url  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
@@ -112,6 +115,39 @@ def test_a_request_line_over_gunicorns_limit_is_the_414_the_description_names(se
                               headers={"Authorization": f"Bearer {ALL_KEY}"})
     assert response.status_code == 414
     assert response.headers["Content-Type"].split(";")[0] in described["responses"]["414"]["content"]
+
+
+def test_a_worker_stuck_past_gunicorn_timeout_is_killed_and_replaced_and_the_retry_is_answered(
+        database_url, tmp_path, db):
+    """A gthread worker heartbeats from its main loop while requests run in its threads, so only a
+    worker that stops as a whole (frozen here with SIGSTOP, as by a C call holding the GIL or a
+    machine swapping) misses GUNICORN_TIMEOUT. Its client must not wait for ever."""
+    server = GunicornServer(tmp_path / "stuck", database_url, GUNICORN_TIMEOUT="10", RATELIMIT_ENABLED="false",
+                            GUNICORN_MAX_REQUESTS="0").start()
+    body = ndjson(profiles(100, prefix="stuck"))
+    victim = None
+    try:
+        upload = HeldUpload(server, len(body), key="stuck-upload")
+        upload.send(body[:100])
+        victim = server.worker_serving(upload.client_port)
+        os.kill(victim, signal.SIGSTOP)
+        stopped = time.monotonic()
+        upload.send(body[100:])  # nobody reads it now
+        assert upload.answer() is None  # the connection ends with the killed worker, without an answer
+        waited = time.monotonic() - stopped
+        wait_for(lambda: victim not in server.worker_pids() and len(server.worker_pids()) == 2,
+                 "Gunicorn to replace the stuck worker")
+        scraper = Scraper(server.url, give_up_after=60)
+        retry = scraper.post(body, NDJSON, "stuck-upload")
+        scraper.close()
+    finally:
+        if victim is not None and psutil.pid_exists(victim):
+            os.kill(victim, signal.SIGKILL)  # the test failed before Gunicorn did it
+        server.stop()
+    assert 10 <= waited < 25, waited  # the timeout, plus the master's check once a second and its SIGKILL
+    assert f"WORKER TIMEOUT (pid:{victim})" in server.log_path.read_text()
+    assert retry.acknowledged and retry.body["inserted_raw"] == 100, retry.attempts
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 100
 
 
 def _gauge_pids(server) -> list[int]:

@@ -54,6 +54,16 @@ def test_json_object_file_uses_its_source_even_when_it_comes_after_the_profiles(
     assert db.execute("SELECT DISTINCT source FROM raw_scraped_profiles").fetchall() == [("tiktok",)]
 
 
+def test_source_option_fills_profiles_that_name_none_and_overrides_a_json_files_own(run, tmp_path, db):
+    items = [{"id": "a", "username": "a", "source": "instagram"}, {"id": "b", "username": "b"}]
+    assert run(write(tmp_path / "p.ndjson", ndjson(items)), "--source", "tiktok").exit_code == 0
+    document = {"source": "twitter", "profiles": [{"id": "c", "username": "c"}]}
+    assert run(write(tmp_path / "p.json", orjson.dumps(document)), "--source", "tiktok").exit_code == 0
+    expected = [("a", "instagram"), ("b", "tiktok"), ("c", "tiktok")]
+    assert db.execute("SELECT profile_id, source FROM raw_scraped_profiles ORDER BY 1").fetchall() == expected
+    assert db.execute("SELECT id, source FROM global_usernames ORDER BY 1").fetchall() == expected
+
+
 def test_gzipped_json_array_file(run, tmp_path, db):
     path = write(tmp_path / "p.json.gz", orjson.dumps(profiles(40) + [{"id": "x", "score": 1.5}]), compress=True)
     result = run(path, "--json")

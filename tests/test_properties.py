@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.storage import IngestTotals
-from server.utils.batch_processor import IngestLimits, process
+from server import create_app
 from server.utils.validation import Rejected, validate_profile
 
-from .conftest import count
+from .conftest import Ingest, count, make_config
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_scalars = (st.none() | st.booleans() | st.integers() | st.text()
+                | st.floats(allow_nan=False, allow_infinity=False))  # JSON has neither
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
 ids = st.one_of(st.integers(-10**6, 10**6), st.text(max_size=12), st.none(), st.booleans())
@@ -24,33 +27,41 @@ profiles = st.one_of(
     json_values)
 
 
-class Recorder:
-    """An IngestTransaction that keeps what it is given (the processor's contract, no database)."""
-
-    ingest_id = "recorder"
-    previous = None
-
-    def __init__(self):
-        self.rows = []
-
-    def write_chunk(self, rows):
-        assert 0 < len(rows) <= 7
-        self.rows.extend(rows)
-
-    def finish(self):
-        distinct = sum(row.first for row in self.rows)
-        return IngestTotals(len(self.rows), distinct, distinct)
+# Mostly valid profiles from a small id range, so batches span several chunks and repeat ids within
+# themselves and across examples, mixed in any order with anything at all.
+known_profiles = st.fixed_dictionaries({"id": st.integers(0, 60), "username": st.just("u")})
+mixed_batches = st.tuples(st.lists(known_profiles, min_size=1, max_size=30), st.lists(profiles, max_size=10)) \
+    .flatmap(lambda parts: st.permutations(parts[0] + parts[1]))
 
 
-@given(st.lists(profiles, min_size=1, max_size=40))
-def test_accepted_plus_rejected_is_received(batch):
-    txn = Recorder()
-    reply = process(batch, txn, IngestLimits(chunk_size=7, max_errors_listed=5))
+@pytest.fixture
+def small_chunks(database_url, db, tmp_path):
+    """An app writing chunks of 7 rows and listing 5 errors, so small batches cross every boundary."""
+    app = create_app(make_config(database_url, CACHE_DIR=str(tmp_path / "cache"), BATCH_CHUNK_SIZE=7,
+                                 MAX_ERRORS_LISTED=5))
+    yield Ingest(app.test_client())
+    app.extensions["store"].close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mixed_batches)
+def test_the_counts_add_up_and_match_what_the_database_holds(small_chunks, db, batch):
+    """Checked on the real database, which the examples fill as they go: later batches meet ids
+    that earlier ones added (skipped_existing)."""
+    # The standard encoder: orjson refuses integers past 64 bits and lone surrogates, which a client may send.
+    reply = small_chunks.raw(json.dumps({"profiles": batch}).encode(), "application/json").get_json()
     assert reply["received"] == len(batch)
     assert reply["inserted_raw"] + reply["rejected"] == len(batch)
-    assert reply["inserted_raw"] == reply["added_to_global"] + reply["duplicates_in_request"]
+    assert reply["inserted_raw"] == (reply["added_to_global"] + reply["skipped_existing"]
+                                     + reply["duplicates_in_request"])
     assert len(reply["errors"]) == min(5, reply["rejected"])
-    assert len({row.profile_id for row in txn.rows}) == reply["added_to_global"]
+    ingest_id = reply["ingest_id"]
+    assert count(db, "SELECT count(*) FROM raw_scraped_profiles WHERE ingest_id = %s", ingest_id) == \
+        reply["inserted_raw"]
+    assert count(db, "SELECT count(*) FROM global_usernames WHERE first_ingest_id = %s", ingest_id) == \
+        reply["added_to_global"]
+    assert count(db, "SELECT count(DISTINCT profile_id) FROM raw_scraped_profiles WHERE ingest_id = %s",
+                 ingest_id) == reply["added_to_global"] + reply["skipped_existing"]
 
 
 @given(profiles)

@@ -89,6 +89,7 @@ class FakePostgrest:
         self.max_rows = max_rows
         self.failures: list[Failure] = []
         self.handled = 0  # requests answered, however they came (respx or HTTP)
+        self.running = 0  # requests being answered now (one the client gave up on included)
         self._lock = threading.Lock()
         self._functions: dict[str, tuple[list[tuple[str, str]], int, str]] = {}
         self._role_settings = self._load_role_settings()
@@ -124,6 +125,15 @@ class FakePostgrest:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request as PostgREST behind Supabase's gateway would."""
+        with self._lock:
+            self.running += 1
+        try:
+            return self._handle(request)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
         if not request.url.path.startswith(REST):
             return error_response(404, "PGRST125", "Invalid path specified in request URL")
         role = key_role(request.headers.get("apikey"))

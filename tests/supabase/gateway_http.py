@@ -40,7 +40,10 @@ class _Handler(BaseHTTPRequestHandler):
         response = self.gateway.handle(request)
         if self.latency:
             time.sleep(self.latency)
-        self._send(response.status_code, response.headers, response.read())
+        try:
+            self._send(response.status_code, response.headers, response.read())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (its timeout); nobody to answer
 
     def _send(self, status: int, headers, content: bytes) -> None:
         self.send_response(status)

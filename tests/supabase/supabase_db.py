@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
-from server import create_app
-from server.storage.supabase_setup import setup_sql
-
-from ..conftest import fresh_database, make_config
+from ..conftest import flask_command, fresh_database, make_config
 
 API_ROLES = ("anon", "authenticated", "service_role")
 # Supabase's defaults: the authenticator's timeout covers service_role, which sets none itself.
@@ -36,8 +33,8 @@ def create_supabase_roles(conn: psycopg.Connection) -> None:
 def supabase_database(name: str, setup: str = "script") -> str:
     """A fresh database `name` with Supabase's roles and grants, set up by `setup`; its URL.
 
-    `setup` is how the user applied our schema: "script" pastes `supabase-sql`'s output into the
-    SQL editor, "init-db" runs `flask --app server init-db` on the database's own connection
+    `setup` is how the user applied our schema: "script" pastes what `flask --app server
+    supabase-sql` prints into the SQL editor, "init-db" runs `flask --app server init-db` on the database's own connection
     string, "none" leaves it empty.
     """
     url = fresh_database(name, schema=False)
@@ -48,17 +45,24 @@ def supabase_database(name: str, setup: str = "script") -> str:
             conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON {kind}"
                          " TO anon, authenticated, service_role")
         if setup == "script":
-            conn.execute(setup_sql())
+            conn.execute(printed_setup_sql())
     if setup == "init-db":
         init_db(url)
     return url
 
 
-def init_db(url: str) -> None:
-    """Run `flask --app server init-db` with DATABASE_URL pointing at `url`, as the Procfile does."""
-    app = create_app(make_config(url))
-    try:
-        result = app.test_cli_runner().invoke(args=["init-db"])
-    finally:
-        app.extensions["store"].close()
+def run_command(url: str, *args: str) -> str:
+    """Run `flask --app server ARGS` with DATABASE_URL pointing at `url`; return what it printed."""
+    result = flask_command(make_config(url), *args)
     assert result.exit_code == 0, result.output
+    return result.output
+
+
+def init_db(url: str) -> None:
+    """Run `flask --app server init-db` on `url`, as the Procfile's release step does."""
+    run_command(url, "init-db")
+
+
+def printed_setup_sql() -> str:
+    """What `flask --app server supabase-sql` prints (it connects to nothing)."""
+    return run_command("postgresql://unused/", "supabase-sql")

@@ -11,10 +11,10 @@ import httpx
 import psycopg
 import pytest
 
-from server.storage.supabase_setup import schema_objects, setup_sql
+from server.storage.supabase_setup import schema_objects
 
 from .fake_postgrest import ANON_KEY, SERVICE_KEY, SUPABASE_URL, FakePostgrest
-from .supabase_db import init_db, supabase_database
+from .supabase_db import init_db, printed_setup_sql, supabase_database
 
 TABLES, FUNCTIONS = schema_objects()
 
@@ -25,7 +25,7 @@ def setup_db(request) -> str:
     url = supabase_database(f"supabase_{request.param.replace('-', '_')}_test", setup=request.param)
     with psycopg.connect(url, autocommit=True) as conn:
         if request.param == "script":
-            conn.execute(setup_sql())
+            conn.execute(printed_setup_sql())
         else:
             init_db(url)
         conn.execute("INSERT INTO global_usernames (id, username) VALUES ('secret', 'secret')")
