@@ -5,6 +5,8 @@
     SCRAPER_BACKEND_API_KEY = "..."          # a key with the ingest scope
     SCRAPER_BACKEND_BATCH_SIZE = 1000         # optional
     SCRAPER_BACKEND_SOURCE = "instagram"      # optional: for items that name none
+    SCRAPER_BACKEND_MAX_QUEUED_BATCHES = 4    # optional: full batches held while the backend is slow
+    SCRAPER_BACKEND_TIMEOUT = 120             # optional: seconds to wait for an answer
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ class ScraperBackendPipeline:
     pipeline's own, so the reactor (downloads, parsing, DNS in Scrapy's thread pool) keeps going.
     """
 
-    def __init__(self, url: str, api_key: str, *, batch_size: int = 1000, source: str | None = None,
-                 timeout: float = 120.0, stats: Any = None):
-        self.url, self.api_key, self.batch_size, self.source, self.timeout = url, api_key, batch_size, source, timeout
-        self.stats = stats
+    def __init__(self, url: str, api_key: str, *, batch_size: int = 1000, max_queued_batches: int = 4,
+                 source: str | None = None, timeout: float = 120.0, stats: Any = None):
+        self.url, self.api_key, self.timeout, self.stats = url, api_key, timeout, stats
+        self.batcher_options = {"batch_size": batch_size, "max_queued_batches": max_queued_batches,
+                                "source": source}
         self.client: Client | None = None
         self.batcher = None
         self._waiting: ThreadPool | None = None
@@ -51,13 +54,14 @@ class ScraperBackendPipeline:
             raise ValueError("ScraperBackendPipeline needs the settings SCRAPER_BACKEND_URL and "
                              "SCRAPER_BACKEND_API_KEY")
         return cls(url, api_key, batch_size=settings.getint("SCRAPER_BACKEND_BATCH_SIZE", 1000),
+                   max_queued_batches=settings.getint("SCRAPER_BACKEND_MAX_QUEUED_BATCHES", 4),
                    source=settings.get("SCRAPER_BACKEND_SOURCE"),
                    timeout=settings.getfloat("SCRAPER_BACKEND_TIMEOUT", 120.0), stats=crawler.stats)
 
     def open_spider(self, spider: Any = None) -> None:
         """Connect and start the sender."""
         self.client = Client(self.url, self.api_key, timeout=self.timeout)
-        self.batcher = self.client.batcher(batch_size=self.batch_size, source=self.source)
+        self.batcher = self.client.batcher(**self.batcher_options)
         self._waiting = ThreadPool(1, 1, name="scraper-backend-wait")  # one: waiting items keep their order
         self._waiting.start()
         logger.info("sending items to %s, run %s", self.url, self.batcher.run_id)
