@@ -48,7 +48,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; exit status 0 when every batch was stored, 1 when some were not, 2 on misuse."""
+    """Run the command; exit status 0 when every batch was stored, 1 when some were not, 2 when the
+    file or its journal cannot be used, 130 when interrupted."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if not args.url or not args.api_key:
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileFormatError, JournalMismatch, OSError) as exc:
         print(f"scraper-client: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("scraper-client: interrupted; the same command resumes where this one stopped", file=sys.stderr)
+        return 130
 
 
 def push(args: argparse.Namespace) -> int:
