@@ -2,8 +2,7 @@
 
 from .batch import Batch
 from .batcher import Batcher
-from .client import Client, Delivery, IngestError
-from .retry import RetryPolicy
+from .client import Client, Delivery, IngestError, RetryPolicy
 from .totals import BatchFailure, Rejection, Totals
 
 __all__ = ["Batch", "Batcher", "BatchFailure", "Client", "Delivery", "IngestError", "Rejection", "RetryPolicy",

@@ -63,7 +63,7 @@ class Batcher:
         if self.source is not None and isinstance(profile, dict) and "source" not in profile:
             profile = {**profile, "source": self.source}
         line = encode_profile(profile)
-        if not self._lock.acquire(block, -1 if timeout is None else timeout):
+        if not self._lock.acquire(block, -1 if timeout is None or not block else timeout):
             raise queue.Full  # another adder is waiting for room
         try:
             if self._closed:
@@ -80,6 +80,8 @@ class Batcher:
     def flush(self) -> Totals:
         """Send what is held now and wait until every batch so far is acknowledged or failed."""
         with self._lock:
+            if self._closed:  # closed: nothing left to wait for; abandoned: nothing will be sent
+                return self.totals.snapshot()
             if self._current.lines:
                 self._seal(True, None)
         self._queue.join()

@@ -1,8 +1,11 @@
-"""The HTTP side: POST /api/ingest with the API key, each batch retried under its Idempotency-Key."""
+"""The HTTP side: POST /api/ingest with the API key; each batch retried, under its Idempotency-Key,
+after Retry-After or a jittered back-off."""
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,13 +14,52 @@ from typing import TYPE_CHECKING, Any, Iterable
 import httpx
 
 from .batch import Batch, batch_key, encode_profile
-from .retry import RETRY_ERRORS, RETRY_STATUSES, RetryPolicy, retry_after_seconds
 from .totals import ANSWER_COUNTS
 
 if TYPE_CHECKING:
     from .batcher import Batcher
 
 logger = logging.getLogger("scraper_client")
+
+# 408 the upload was too slow, 409 the same key is still being processed, 429 rate limited,
+# 502/504 a proxy in front lost the app, 503 the database is down or busy. Every batch carries its
+# Idempotency-Key, so sending it again can never store it twice.
+RETRY_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
+# No answer came: the connection failed, was cut or timed out. Other transport errors (a wrong URL
+# scheme, a proxy refusing us) would fail the same way again.
+RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to `max_retries` more tries per batch, waiting Retry-After (capped at `max_wait`) or an
+    exponential back-off from `base` seconds, each with jitter so a fleet does not retry in step."""
+
+    max_retries: int = 10
+    base: float = 0.5
+    max_wait: float = 60.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `retry` (1 for the first); never under `base / 2`,
+        so neither a "Retry-After: 0" nor a server that is down turns into a tight loop."""
+        if retry_after is not None:
+            return max(self.base / 2, min(self.max_wait, retry_after) * random.uniform(1.0, 1.2))
+        step = min(self.max_wait, self.base * 2 ** (retry - 1))
+        return step / 2 + random.uniform(0, step / 2)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """The wait a Retry-After header asks for (seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class IngestError(Exception):
@@ -41,13 +83,11 @@ class Delivery:
 class Client:
     """A connection to one backend. Thread-safe: a Batcher's sender and the caller may share it."""
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = 120.0,
-                 retry: RetryPolicy = RetryPolicy(), transport: httpx.BaseTransport | None = None):
+    def __init__(self, url: str, api_key: str, *, timeout: float = 120.0, retry: RetryPolicy = RetryPolicy()):
         self.url = url.rstrip("/")
         self.retry = retry
         # The read timeout covers a whole batch being written; connecting should never take long.
-        self._http = httpx.Client(base_url=self.url, transport=transport,
-                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                   headers={"Authorization": f"Bearer {api_key}"})
 
     def ingest(self, profiles: Iterable[Any], *, key: str | None = None) -> dict[str, Any]:
@@ -65,7 +105,9 @@ class Client:
         """POST `batch` until it is acknowledged, refused for good, or the retries run out."""
         body, headers = batch.body()
         headers["Idempotency-Key"] = batch.key
-        for attempt in range(1, self.retry.max_retries + 2):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 response = self._http.post("/api/ingest", content=body, headers=headers)
             except RETRY_ERRORS as exc:
@@ -85,11 +127,10 @@ class Client:
             delay = self.retry.delay(attempt, wait)
             logger.info("batch %s: %s; try %d in %.1f s", batch.number, problem, attempt + 1, delay)
             time.sleep(delay)
-        raise AssertionError("unreachable: the loop returns or raises")
 
     def batcher(self, **options: Any) -> "Batcher":
         """A Batcher sending through this client (see Batcher for the options)."""
-        from .batcher import Batcher
+        from .batcher import Batcher  # here: the batcher module imports this one
         return Batcher(self, **options)
 
     def close(self) -> None:

@@ -7,16 +7,15 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from .batcher import Batcher
-from .client import Client
+from .client import Client, RetryPolicy
 from .files import FORMATS, FileFormatError, Unreadable, guess_format, json_document_source, open_content, \
     read_profiles
 from .journal import Journal, JournalMismatch
-from .progress import ProgressBar
-from .retry import RetryPolicy
 from .totals import COUNTS, Totals
 
 MAX_UNREADABLE_LISTED = 20
@@ -118,6 +117,38 @@ def _send_file(path: Path, file_format: str, batcher: Batcher, quiet: bool) -> l
     if bar:
         bar.show(counter.bytes_read, batcher.added, final=True)
     return unreadable
+
+
+class ProgressBar:
+    """Share of the file read, profiles, rate and time left, on stderr: redrawn in place on a terminal
+    (at most 5 times a second), a line every 10 s elsewhere. A few lines of the standard library
+    rather than a dependency, so the client installs with httpx alone."""
+
+    WIDTH = 30
+
+    def __init__(self, total_bytes: int, stream: TextIO | None = None):
+        self.total_bytes = max(1, total_bytes)
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty()
+        self.started = self._drawn = time.monotonic()
+
+    def show(self, done_bytes: int, profiles: int, final: bool = False) -> None:
+        """Draw the bar if it is time to (always when `final`)."""
+        now = time.monotonic()
+        if not final and now - self._drawn < (0.2 if self.terminal else 10.0):
+            return
+        self._drawn = now
+        share, elapsed = min(1.0, done_bytes / self.total_bytes), now - self.started
+        rate = profiles / elapsed if elapsed > 0 else 0.0
+        seconds, label = (elapsed, "took") if final else (elapsed / share - elapsed if share else 0.0, "left")
+        line = (f"[{'=' * int(share * self.WIDTH):<{self.WIDTH}}] {share:4.0%}  {profiles:,} profiles  "
+                f"{rate:,.0f}/s  {label} {int(seconds) // 60}:{int(seconds) % 60:02d}")
+        if self.terminal:
+            line = "\r" + line + "\033[K" + ("\n" if final else "")  # \033[K clears what a longer line left
+        else:
+            line += "\n"
+        self.stream.write(line)
+        self.stream.flush()
 
 
 def _report(totals: Totals, unreadable: list[Unreadable], as_json: bool) -> None:
