@@ -21,16 +21,18 @@ class ProfileSpider(scrapy.Spider):
         self.stats_file = stats_file
 
     def parse(self, response):
+        """A list page: its profiles, and the next list page."""
         yield from response.follow_all(css="a.profile", callback=self.parse_profile)
         yield from response.follow_all(css="a.next")
 
     def parse_profile(self, response):
+        """A profile page: one item."""
         yield {"id": response.css("[data-id]::attr(data-id)").get(),
                "username": response.css(".username::text").get(),
                "full_name": response.css("h1::text").get(),
                "followers": int(response.css(".followers::text").get())}
 
     def closed(self, reason):
-        # Runs after the pipelines closed: the backend's totals are in the stats by now.
+        """Write the stats; this runs after the pipelines closed, so the backend's totals are in."""
         with open(self.stats_file, "w") as file:
             json.dump({"reason": reason, **self.crawler.stats.get_stats()}, file, default=str)

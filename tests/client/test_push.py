@@ -41,6 +41,7 @@ def write_ndjson_gz(path: Path, records: int) -> dict[str, int]:
 
 
 def push_command(path: Path, url: str, *extra: str) -> list[str]:
+    """The command line a user types, in batches of 200."""
     return [sys.executable, "-m", "scraper_client", "push", str(path), "--url", url, "--batch-size", "200",
             "--json", *extra]
 

@@ -87,6 +87,7 @@ def crawl(site: Site, backend_url: str, stats_file: Path, batch_size: int = 20, 
 
 
 def backend_stats(stats: dict) -> dict:
+    """The pipeline's totals among a crawl's stats, without their prefix."""
     return {key.split("/", 1)[1]: value for key, value in stats.items() if key.startswith("scraper_backend/")}
 
 
