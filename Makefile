@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test init-db clean bench config-docs fuzz security reliability
 
-$(BIN)/.installed: pyproject.toml
+# The scrapers' client (clients/python) is a distribution of its own; the tests drive it against the app.
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev]" -e clients/python
 	touch $@
 
 install: $(BIN)/.installed
