@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 from ..errors import PayloadTooLarge, Unprocessable
 from ..storage import IngestTransaction, StagedProfile
 from .request_body import LineError
-from .validation import Rejected, validate_profile
+from .validation import MAX_SOURCE_LENGTH, Rejected, optional_text, validate_profile
 
 logger = logging.getLogger("server.batch_processor")
 
@@ -48,6 +48,35 @@ class Rejections:
             self.listed.append({"index": index, "field": field_name, "reason": reason})
 
 
+class SourceCounts(dict):
+    """One request's profiles per source: {source or "": {"received", "inserted_raw", "rejected"}}.
+
+    A request names at most MAX_SOURCES sources here, the rest count under OTHER_SOURCES: each
+    profile may carry a source of its own, and the record of a request must stay small.
+    """
+
+    MAX_SOURCES = 20
+    OTHER_SOURCES = "(other)"
+
+    def add(self, source: str | None, outcome: str) -> None:
+        """Count one profile of `source` as inserted_raw or rejected (and as received)."""
+        key = source or ""
+        if key not in self and len(self) >= self.MAX_SOURCES:
+            key = self.OTHER_SOURCES
+        counts = self.setdefault(key, {"received": 0, "inserted_raw": 0, "rejected": 0})
+        counts["received"] += 1
+        counts[outcome] += 1
+
+
+def _claimed_source(record: Any, default_source: str | None) -> str | None:
+    """The source a rejected record names (else the request's), when it is readable text."""
+    value = record.get("source", default_source) if isinstance(record, dict) else default_source
+    try:
+        return optional_text("source", value, MAX_SOURCE_LENGTH)
+    except Rejected:
+        return None
+
+
 # The fields of an ingest answer in the order they are sent. A stored answer comes back from its
 # jsonb column with the keys reordered (jsonb sorts them); a replay puts them back in this order.
 REPLY_FIELDS = ("success", "ingest_id", "received", "inserted_raw", "added_to_global", "skipped_existing",
@@ -70,12 +99,15 @@ def _too_many(limits: IngestLimits) -> PayloadTooLarge:
 
 
 def process(records: Iterable[Any], txn: IngestTransaction, limits: IngestLimits,
-            default_source: str | None = None, expected: int | None = None) -> dict[str, Any]:
-    """Validate and write every record through `txn`; return the ingest response body.
+            default_source: str | None = None, expected: int | None = None,
+            by_source: SourceCounts | None = None) -> dict[str, Any]:
+    """Validate and write every record through `txn`; return the ingest response body, and count
+    the profiles per source into `by_source` when given.
 
     `records` may be a list (a JSON document) or a stream (NDJSON); it is read once, in order,
     and nothing is kept per profile beyond its id, so memory does not grow with a streamed job.
     """
+    by_source = SourceCounts() if by_source is None else by_source
     if expected is not None and expected > limits.max_profiles:
         raise _too_many(limits)  # a parsed document's count is known: refuse it before writing anything
     size = "%d profiles" % expected if expected is not None else "a streamed request"
@@ -90,13 +122,16 @@ def process(records: Iterable[Any], txn: IngestTransaction, limits: IngestLimits
             raise _too_many(limits)
         if isinstance(record, LineError):
             rejections.add(index, None, str(record))
+            by_source.add(default_source, "rejected")
             continue
         try:
             profile_id, username, full_name, source, scraped_at, data = validate_profile(
                 record, default_source, limits.max_profile_bytes)
         except Rejected as exc:
             rejections.add(index, exc.field, exc.reason)
+            by_source.add(_claimed_source(record, default_source), "rejected")
             continue
+        by_source.add(source, "inserted_raw")
         first = profile_id not in seen
         if first:
             seen.add(profile_id)
