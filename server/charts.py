@@ -6,7 +6,7 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 760, 200
+WIDTH, HEIGHT = 900, 200
 LEFT, BOTTOM, TOP = 48, 34, 22  # room for the scale, the labels below and the legend above
 MAX_LABEL = 14  # characters written under a group; its bars' titles carry the whole label
 
