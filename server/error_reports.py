@@ -31,7 +31,8 @@ def init_error_reports(app: Flask) -> None:
     sentry_sdk.init(
         dsn=config["SENTRY_DSN"], environment=config["SENTRY_ENVIRONMENT"],
         release=config["SENTRY_RELEASE"] or None, traces_sample_rate=config["SENTRY_TRACES_SAMPLE_RATE"],
-        send_default_pii=False, include_local_variables=False, max_request_body_size="never",
+        # send_default_pii stays unset, which is off (sentry-sdk 2.x deprecates naming it at all).
+        include_local_variables=False, max_request_body_size="never",
         # Log lines become breadcrumbs, never events of their own: an unhandled error is one event,
         # sent by report_unexpected, not a second one for its log line.
         integrations=[FlaskIntegration(), LoggingIntegration(event_level=None)],
