@@ -1,4 +1,4 @@
-"""Real processes for tests: Gunicorn serving the app on a free port, and a redis-server."""
+"""Real processes for tests: Gunicorn serving the app on a free port, a redis-server, and chromium."""
 
 from __future__ import annotations
 
@@ -90,6 +90,38 @@ class GunicornServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+# Debian's chromium stalls in a closed network without these; a fresh --user-data-dir is added per run.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1200,1500")
+
+
+def required_tool(name: str, package: str) -> str:
+    """The path of a Debian tool a test needs: a failure in CI (.ci/run installs it), a skip elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"no {name} on PATH (`apt-get install {package}`)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; .ci/run installs it, so CI must have it")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless chromium driven by Selenium through Debian's chromedriver (never a downloaded one)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = required_tool("chromium", "chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(required_tool("chromedriver", "chromium-driver")), options=options)
+    yield driver
+    driver.quit()
+
+
 def fresh_client() -> httpx.Client:
     """An HTTP client that opens a new connection per request, so requests spread over workers."""
     return httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
@@ -105,12 +137,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         redis.Redis.from_url(url).ping()
         yield url
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "no redis-server on PATH and TEST_REDIS_URL unset (`apt-get install redis-server`)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs it, so CI must have it")
-        pytest.skip(reason)
+    binary = required_tool("redis-server", "redis-server")  # TEST_REDIS_URL is unset
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",

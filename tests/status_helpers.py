@@ -58,3 +58,17 @@ def expected_report(day: str) -> dict[str, Any]:
                    {"sources": ["instagram"], "received": 7, "inserted_raw": 6, "added_to_global": 6,
                     "rejected": 1}],
     }
+
+
+def add_history(conn, day: str, days: int = 29) -> None:
+    """Ingest records for the `days` days before `day`: instagram steady, tiktok rejecting more each day."""
+    conn.execute("""
+        INSERT INTO ingest_requests (id, api_key_id, body_sha256, received, inserted_raw, added_to_global,
+                                     rejected, response, by_source, created_at)
+        SELECT gen_random_uuid(), 'history', 'sha', 3000 + 40 * n, 3000 + 40 * n - 10 * n, 2000 + 30 * n, 10 * n,
+               jsonb_build_object('errors', '[]'::jsonb),
+               jsonb_build_object('instagram', jsonb_build_object('received', 2000, 'inserted_raw', 2000, 'rejected', 0),
+                                  'tiktok', jsonb_build_object('received', 1000 + 40 * n,
+                                                               'inserted_raw', 1000 + 30 * n, 'rejected', 10 * n)),
+               ((%(day)s::date - n) + time '09:30') AT TIME ZONE 'UTC'
+        FROM generate_series(1, %(days)s) AS n""", {"day": day, "days": days})

@@ -71,7 +71,7 @@ def panel():
             label_every=max(len(per_day) // 10, 1)),
         "per_source": bar_chart("Profiles per source", [row["source"] or "(none)" for row in per_source], [
             ("received", "received", [row["received"] for row in per_source]),
-            ("stored", "added", [row["inserted_raw"] for row in per_source]),
+            ("valid", "added", [row["inserted_raw"] for row in per_source]),
             ("rejected", "rejected", [row["rejected"] for row in per_source])]),
     }
     # Links to the lists only for a key that may read them (admin alone does not include reader).
