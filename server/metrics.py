@@ -108,10 +108,10 @@ def render() -> tuple[bytes, str]:
     """The Prometheus text exposition (and its content type) of every worker, or of this process."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-    update_pool_usage()
     from .pool_gauges import refresh_pool_gauges
 
-    refresh_pool_gauges()
+    refresh_pool_gauges()  # first: it may open this worker's store, whose pool sizes follow
+    update_pool_usage()
     if multiprocess_dir():
         from prometheus_client import multiprocess
 
