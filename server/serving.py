@@ -61,9 +61,9 @@ def init_serving(app: Flask) -> None:
 
 
 def init_compression(app: Flask) -> None:
-    """gzip JSON and HTML responses of at least GZIP_MIN_BYTES for clients that send Accept-Encoding: gzip."""
+    """gzip JSON responses of at least GZIP_MIN_BYTES for clients that send Accept-Encoding: gzip."""
     app.config.setdefault("COMPRESS_ALGORITHM", ["gzip"])
-    app.config.setdefault("COMPRESS_MIMETYPES", ["application/json", "text/html"])
+    app.config.setdefault("COMPRESS_MIMETYPES", ["application/json"])
     app.config.setdefault("COMPRESS_MIN_SIZE", app.config["GZIP_MIN_BYTES"])
     app.config.setdefault("COMPRESS_LEVEL", 6)
     app.config.setdefault("COMPRESS_STREAMS", False)  # streamed bodies go out as produced
