@@ -56,6 +56,7 @@ def test_the_name_check_finds_metric_names_only():
 
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory, database_url):
+    """Gunicorn whose workers recycle after MAX_REQUESTS requests, as GUNICORN_MAX_REQUESTS does in production."""
     server = GunicornServer(tmp_path_factory.mktemp("monitoring"), database_url, RATELIMIT_ENABLED="false",
                             GUNICORN_MAX_REQUESTS=str(MAX_REQUESTS)).start()
     yield server

@@ -22,6 +22,7 @@ WAIT_SECONDS = 20
 
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory, database_url):
+    """Gunicorn serving the test database (its data is made in each test, through the test client)."""
     server = GunicornServer(tmp_path_factory.mktemp("status-page"), database_url, RATELIMIT_ENABLED="false").start()
     yield server
     server.stop()

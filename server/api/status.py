@@ -43,8 +43,8 @@ def _report() -> dict:
 def page():
     """The page: a key form and a script that loads the panel with the key; no data of its own."""
     nonce = secrets.token_urlsafe(16)
-    response = render_template("status.html", nonce=nonce)
-    return response, 200, {"Content-Security-Policy": PAGE_POLICY.format(nonce=nonce),
+    html = render_template("status.html", nonce=nonce)
+    return html, 200, {"Content-Security-Policy": PAGE_POLICY.format(nonce=nonce),
                            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
