@@ -65,28 +65,34 @@ def http_eight_clients(port: int, data: Dataset) -> None:
         raise failures[0]
 
 
-def check_tables(url: str, data: Dataset) -> None:
+LIMIT = "limit: psql \\copy, lean schema"
+FLOOR = "floor: psql \\copy + SQL, our tables"
+TABLES = {LIMIT: ("lean.raw", "lean.pool")}  # every other contender writes our own tables
+
+
+def check_tables(url: str, data: Dataset, name: str) -> None:
     """Every contender must leave the same rows: each valid profile raw, each id once in the pool."""
     valid = len(data.valid)
+    raw_table, pool_table = TABLES.get(name, ("raw_scraped_profiles", "global_usernames"))
     with psycopg.connect(url) as conn:
-        raw = conn.execute("SELECT count(*) FROM raw_scraped_profiles").fetchone()[0]
-        pool = conn.execute("SELECT count(*) FROM global_usernames").fetchone()[0]
+        raw = conn.execute(f"SELECT count(*) FROM {raw_table}").fetchone()[0]
+        pool = conn.execute(f"SELECT count(*) FROM {pool_table}").fetchone()[0]
     if (raw, pool) != (valid, valid):
-        raise RuntimeError(f"expected {valid} raw rows and pool rows, found {raw} and {pool}")
+        raise RuntimeError(f"{name}: expected {valid} raw rows and pool rows, found {raw} and {pool}")
 
 
-def timed(url: str, data: Dataset, action: Callable[[], None]) -> float:
+def timed(url: str, data: Dataset, name: str, action: Callable[[], None]) -> float:
     """Seconds of one run from the same starting tables; the result checked afterwards."""
     peers.reset(url, data)
     start = time.perf_counter()
     action()
     seconds = time.perf_counter() - start
-    check_tables(url, data)
+    check_tables(url, data, name)
     return seconds
 
 
 def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[dict], list[dict]]:
-    """Every contender at every size: (rows/s and ratios against the floor and SQLAlchemy, peak RSS).
+    """Every contender at every size: (rows/s and ratios against the limit, the floor and SQLAlchemy, peak RSS).
 
     The contenders take turns, one run each per round, so a machine that slows down for a while
     slows all of them alike. Each size gets a fresh Gunicorn, and in the first round the
@@ -103,7 +109,8 @@ def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[
                     "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, data),
                     "http JSON, 1 request": lambda: http_json(port, data),
                     "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, data),
-                    "floor: psql \\copy + SQL": lambda: peers.floor(url, psql, csv_path),
+                    LIMIT: lambda: peers.limit(url, psql, csv_path),
+                    FLOOR: lambda: peers.floor(url, psql, csv_path),
                     "SQLAlchemy executemany": lambda: peers.sqlalchemy_executemany(url, data),
                 }
                 if size <= 50_000:  # slow peers stay at sizes where they take seconds, not minutes
@@ -113,16 +120,17 @@ def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[
                 times: dict[str, list[float]] = {name: [] for name in contenders}
                 for round_number in range(runs):
                     for name, action in contenders.items():
-                        times[name].append(timed(url, data, action))
+                        times[name].append(timed(url, data, name, action))
                         if round_number == 0 and name in RSS_BODIES and size == sizes[-1]:
                             rss.append({"size": size, "body": RSS_BODIES[name],
                                         "worker_peak_rss_mb": round(worker_peak_rss_mb(master), 1)})
             seconds = {name: median(runs_s) for name, runs_s in times.items()}
-            floor_s = seconds["floor: psql \\copy + SQL"]
+            limit_s, floor_s = seconds[LIMIT], seconds[FLOOR]
             orm_s = seconds["SQLAlchemy executemany"]
             for name, secs in seconds.items():
                 rows.append({"size": size, "contender": name, "median_s": round(secs, 3),
                              "rows_per_s": round(len(data.valid) / secs),
-                             "vs_floor": round(floor_s / secs, 2), "vs_sqlalchemy": round(orm_s / secs, 2),
+                             "vs_limit": round(limit_s / secs, 2), "vs_floor": round(floor_s / secs, 2),
+                             "vs_sqlalchemy": round(orm_s / secs, 2),
                              "runs_s": [round(t, 2) for t in times[name]]})
     return rows, rss

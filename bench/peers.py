@@ -28,21 +28,59 @@ COMMIT;
 """
 
 
+# The limit of the machine: what PostgreSQL itself takes for the same job on a lean schema that
+# still does it (every raw profile kept with its whole payload, each id once in a pool that can be
+# claimed oldest-first), so our own schema's costs count against us.
+_LEAN_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS lean;
+CREATE TABLE IF NOT EXISTS lean.raw (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, profile_id text NOT NULL,
+    username text NOT NULL, full_name text, source text, scraped_at timestamptz,
+    payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS lean_raw_created_at ON lean.raw (created_at);
+CREATE TABLE IF NOT EXISTS lean.pool (
+    id text PRIMARY KEY, username text NOT NULL, full_name text, source text,
+    first_seen_at timestamptz NOT NULL DEFAULT now(), used boolean NOT NULL DEFAULT false);
+CREATE INDEX IF NOT EXISTS lean_pool_unused ON lean.pool (first_seen_at) WHERE NOT used;
+"""
+_LIMIT_SQL = """
+BEGIN;
+CREATE TEMP TABLE stage (position integer, profile_id text, username text, full_name text,
+    source text, scraped_at timestamptz, payload jsonb, is_first boolean) ON COMMIT DROP;
+\\copy stage FROM '{csv}' WITH (FORMAT csv, NULL '')
+INSERT INTO lean.raw (profile_id, username, full_name, source, scraped_at, payload)
+SELECT profile_id, username, full_name, source, scraped_at, payload FROM stage;
+INSERT INTO lean.pool (id, username, full_name, source)
+SELECT profile_id, username, full_name, source FROM stage ORDER BY profile_id ON CONFLICT (id) DO NOTHING;
+COMMIT;
+"""
+
+
 def reset(url: str, data: Dataset) -> None:
     """Empty the tables and put the job's pre-seeded ids in the pool, as before every contender."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE raw_scraped_profiles, global_usernames, ingest_requests CASCADE")
-        with conn.cursor().copy("COPY global_usernames (id, username) FROM STDIN") as copy:
-            for profile_id in data.preseeded_ids:
-                copy.write_row((profile_id, "seeded"))
-        conn.execute("VACUUM ANALYZE global_usernames")
+        conn.execute(_LEAN_SCHEMA)
+        conn.execute("TRUNCATE raw_scraped_profiles, global_usernames, ingest_requests, lean.raw, lean.pool CASCADE")
+        for table in ("global_usernames", "lean.pool"):
+            with conn.cursor().copy(f"COPY {table} (id, username) FROM STDIN") as copy:
+                for profile_id in data.preseeded_ids:
+                    copy.write_row((profile_id, "seeded"))
+            conn.execute(f"VACUUM ANALYZE {table}")
+
+
+def limit(url: str, psql: Path, csv_path: Path) -> None:
+    """psql \\copy of the same CSV into a staging table, then into the lean raw table and pool."""
+    _psql(url, psql, _LIMIT_SQL.replace("{csv}", str(csv_path)))
+
+
+def _psql(url: str, psql: Path, script: str) -> None:
+    subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], input=script.encode(),
+                   check=True, capture_output=True)
 
 
 def floor(url: str, psql: Path, csv_path: Path) -> None:
     """psql \\copy of a CSV into the staging table + the same set-based INSERTs: no HTTP, no Python."""
-    script = _FLOOR_SQL.replace("{csv}", str(csv_path))
-    subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], input=script.encode(),
-                   check=True, capture_output=True)
+    _psql(url, psql, _FLOOR_SQL.replace("{csv}", str(csv_path)))
 
 
 def sqlalchemy_executemany(url: str, data: Dataset) -> None:

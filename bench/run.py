@@ -11,6 +11,7 @@ from server.storage import embedded
 
 from .distribution import populate, run_claim, run_lists
 from .ingest import run_ingest
+from .load import run_reads_under_load
 from .supabase_rest import run_supabase_rest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,14 +47,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only (a minute or two)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--only", choices=["ingest", "distribution", "supabase"], help="run one part only")
+    parser.add_argument("--only", choices=["ingest", "distribution", "supabase", "load"], help="run one part only")
+    parser.add_argument("--sizes", type=lambda text: [int(n) for n in text.split(",")],
+                        help="ingest job sizes, comma-separated (default 5000,50000,500000)")
     args = parser.parse_args()
-    sizes = [5_000, 50_000] if args.quick else [5_000, 50_000, 500_000]
+    sizes = args.sizes or ([5_000, 50_000] if args.quick else [5_000, 50_000, 500_000])
     url = bench_database()
     results = {"date": datetime.date.today().isoformat(), "quick": args.quick, "runs": args.runs}
     if args.only in (None, "ingest"):
         results["ingest"], results["rss"] = run_ingest(url, psql_binary(), sizes, args.runs)
-        print_table("Ingest (rows/s of valid profiles; vs_floor and vs_sqlalchemy > 1 means faster)",
+        print_table("Ingest (rows/s of valid profiles; vs_limit, vs_floor and vs_sqlalchemy > 1 means faster than it)",
                     results["ingest"])
         print_table("Gunicorn worker peak RSS", results["rss"])
     if args.only in (None, "supabase"):
@@ -62,6 +65,11 @@ def main() -> None:
         print_table(f"Supabase REST ingest of {size:,} profiles through the PostgREST stand-in"
                     " (rows/s of valid profiles; `ours vs it` > 1 means we are faster)",
                     results["supabase_rest"])
+    if args.only in (None, "load"):
+        seconds = 8 if args.quick else 20
+        results["reads_under_load"] = run_reads_under_load(seconds)
+        print_table(f"Cached list reads (10 readers, 5 pages/s each) while 40 scrapers post 1000-profile"
+                    f" batches, {seconds} s per phase", results["reads_under_load"])
     if args.only in (None, "distribution"):
         pool = 500_000 if args.quick else 5_000_000
         populate(url, pool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Mapping
 
 from flask import Flask
@@ -30,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_error_reports(app)
     load_api_keys(app)
     app.extensions["store"] = StoreHolder(app.config)
+    app.extensions["ingest_turns"] = threading.BoundedSemaphore(app.config["INGEST_CONCURRENCY"])
     register_extensions(app)
     init_serving(app)
     register_blueprints(app)

@@ -34,7 +34,7 @@ def init_db() -> None:
     if config["STORAGE_BACKEND"] == "supabase":
         raise click.ClickException(
             "the Supabase backend cannot run DDL over REST; print the set-up SQL with"
-            " `flask --app server supabase-sql` and run it in Supabase's SQL editor (README, Supabase)")
+            " `flask --app server supabase-sql` and run it in Supabase's SQL editor (docs/supabase.md)")
     own_embedded_server(config)
     apply_schema(database_url(config))
     click.echo(f"schema applied ({config['STORAGE_BACKEND']} backend)")

@@ -148,7 +148,10 @@ SETTINGS: tuple[Setting, ...] = (
     # Serving: Gunicorn, rate limits, proxies, logs, metrics, compression.
     Setting("WEB_CONCURRENCY", _optional_int(1, 256), "",
             "Gunicorn worker processes; empty = one per CPU core, at least 2"),
-    Setting("GUNICORN_THREADS", _int(1, 64), "4", "threads per Gunicorn worker"),
+    Setting("GUNICORN_THREADS", _int(1, 256), "32",
+            "threads per Gunicorn worker: at least the requests one worker may have in flight, so reads never queue behind waiting ingests"),
+    Setting("INGEST_CONCURRENCY", _int(1, 64), "2",
+            "ingests one worker processes at a time; the others wait for a turn without taking threads from reads"),
     Setting("GUNICORN_TIMEOUT", _int(10, 3600), "120",
             "seconds a worker may stay silent before Gunicorn restarts it"),
     Setting("GUNICORN_GRACEFUL_TIMEOUT", _int(1, 3600), "600",
@@ -253,6 +256,9 @@ def choose_backend(values: Mapping[str, Any]) -> str:
     return backend
 
 
+CONFIG_PAGE = "docs/configuration.md"  # the page whose table `make config-docs` rewrites
+
+
 def env_example() -> str:
     """The text of .env.example: every setting with its help as a comment and its default."""
     lines = ["# Copy to .env and adjust. Variables set in the environment win over this file.", ""]
@@ -262,18 +268,18 @@ def env_example() -> str:
 
 
 def markdown_table() -> str:
-    """The README's configuration table."""
+    """The configuration table of CONFIG_PAGE."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     rows += [f"| `{s.name}` | {f'`{s.default}`' if s.default else '(empty)'} | {s.help} |" for s in SETTINGS]
     return "\n".join(rows)
 
 
 def write_config_docs() -> None:
-    """Rewrite .env.example and the README's table from SETTINGS (`make config-docs`)."""
+    """Rewrite .env.example and CONFIG_PAGE's table from SETTINGS (`make config-docs`)."""
     from pathlib import Path
 
     Path(".env.example").write_text(env_example())
-    readme = Path("README.md").read_text()
-    start = readme.index("| variable | default | meaning |")
-    end = readme.index("\n\n", start)
-    Path("README.md").write_text(readme[:start] + markdown_table() + readme[end:])
+    page = Path(CONFIG_PAGE).read_text()
+    start = page.index("| variable | default | meaning |")
+    end = page.index("\n\n", start)
+    Path(CONFIG_PAGE).write_text(page[:start] + markdown_table() + page[end:])

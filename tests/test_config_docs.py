@@ -1,10 +1,10 @@
-"""Every setting is declared once and documented twice: in .env.example and in the README's table."""
+"""Every setting is declared once and documented twice: in .env.example and in the configuration page's table."""
 
 from __future__ import annotations
 
 import re
 
-from server.config import SETTINGS
+from server.config import CONFIG_PAGE, SETTINGS
 
 from .conftest import ROOT
 
@@ -15,10 +15,10 @@ def env_example_settings() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if re.match(r"[A-Z][A-Z0-9_]*=", line))
 
 
-def readme_table_settings() -> dict[str, str]:
-    """NAME -> default column of the README's configuration table."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def page_table_settings() -> dict[str, str]:
+    """NAME -> default column of the configuration page's table."""
+    page = (ROOT / CONFIG_PAGE).read_text()
+    section = page.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| ([^|]*) \|", section, flags=re.MULTILINE)
     return {name: default.strip() for name, default in rows}
 
@@ -27,9 +27,9 @@ def test_env_example_lists_every_setting_with_its_default():
     assert env_example_settings() == {s.name: s.default for s in SETTINGS}
 
 
-def test_readme_table_lists_every_setting_with_its_default():
+def test_the_configuration_page_lists_every_setting_with_its_default():
     expected = {s.name: f"`{s.default}`" if s.default else "(empty)" for s in SETTINGS}
-    assert readme_table_settings() == expected
+    assert page_table_settings() == expected
 
 
 def test_every_setting_has_a_help_text_and_a_comment_in_env_example():

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from dotenv import dotenv_values
 
-from server.devkey import ensure_dev_key
+from server.devkey import ensure_dev_keys
 
 from .conftest import ROOT
 
@@ -22,9 +22,10 @@ def mode(path) -> int:
 def test_a_new_env_file_with_the_all_scope_key_is_readable_by_its_owner_only(tmp_path, monkeypatch):
     monkeypatch.delenv("API_KEYS", raising=False)
     env = tmp_path / ".env"
-    key = ensure_dev_key(env)
+    dev_key, scraper_key = ensure_dev_keys(env)
     assert mode(env) == 0o600
-    assert dotenv_values(env)["API_KEYS"] == f"{key}:ingest+distribute+admin"
+    assert dotenv_values(env)["API_KEYS"] == f"{dev_key}:ingest+distribute+admin,{scraper_key}:ingest"
+    assert ensure_dev_keys(env) is None  # a second `make run` keeps the keys it wrote
 
 
 def test_an_existing_env_file_is_made_private_when_the_key_is_added(tmp_path, monkeypatch):
@@ -32,7 +33,7 @@ def test_an_existing_env_file_is_made_private_when_the_key_is_added(tmp_path, mo
     env = tmp_path / ".env"
     env.write_text("PORT=5002\n")
     env.chmod(0o644)
-    ensure_dev_key(env)
+    ensure_dev_keys(env)
     assert mode(env) == 0o600 and dotenv_values(env)["PORT"] == "5002"
 
 

@@ -1,5 +1,5 @@
 """POST /api/ingest: bulk profiles in, exact counts out; one transaction per request on direct
-PostgreSQL, one per chunk over Supabase's REST API (see the README's backend guarantees)."""
+PostgreSQL, one per chunk over Supabase's REST API (see docs/supabase.md, what each backend guarantees)."""
 
 from __future__ import annotations
 
@@ -52,13 +52,19 @@ def ingest():
         limit, limit_name = config["MAX_CONTENT_LENGTH"], "MAX_CONTENT_LENGTH"
     body = HashingReader(body_chunks(request.stream, request.headers.get("Content-Encoding"),
                                      limit, limit_name))
+    # At most INGEST_CONCURRENCY ingests of a worker parse and write at a time: they share its GIL
+    # and database connections, and the waiting ones cost a thread each but no CPU, so list reads
+    # on the other threads are answered at once instead of queueing behind them.
+    turn = current_app.extensions["ingest_turns"]
     with ExitStack() as held:
-        if kind == "json":  # read and parse before taking a database connection
+        if kind == "json":  # a document is read before its turn (waiting on a client is no work)
             data = _buffer_json(body, held, config["JSON_LARGE_BYTES"])
+            held.enter_context(turn)
             profiles, source = parse_json_document(data)
             del data  # the parsed profiles are what the rest needs
             records, expected = _drain(profiles), len(profiles)
-        else:
+        else:  # a stream is parsed and written as it arrives, all of it in its turn
+            held.enter_context(turn)
             records, expected, source = ndjson_records(iter(body), config["MAX_PROFILE_BYTES"]), None, None
         return _ingest(records, body, key, source, expected)
 

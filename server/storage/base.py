@@ -63,7 +63,7 @@ class IngestTransaction(Protocol):
 
 
 class DistributionStore(Protocol):
-    """Targets, the daily distribution, statistics and retention; see README, Daily distribution.
+    """Targets, the daily distribution, statistics and retention; see docs/distribution.md.
 
     Every value crossing this interface is plain JSON data: dicts and lists of str, int, bool and
     None, timestamps as ISO 8601 strings; arguments are `datetime.date` / aware `datetime`. All

@@ -3,7 +3,7 @@
 Over REST every chunk commits on its own, so the chunks written before the break stay: under an
 ingest_id that no ingest record names, with their ids in the pool. Without an Idempotency-Key a
 retry is a new ingest (those ids count as skipped_existing); with one, the retry resumes the same
-ingest and the counts are those of one clean request. The README's Supabase section says so.
+ingest and the counts are those of one clean request. docs/supabase.md says so.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_without_a_key_a_retry_after_a_failure_half_way_is_a_new_ingest(ingest, 
     fail_the_second_chunk(fake)
     assert ingest.json(profiles(2500)).status_code == 503
     body = ingest.json(profiles(2500)).get_json()
-    # What the README promises for REST: the first attempt's chunks stay, under their own ingest_id.
+    # What docs/supabase.md promises for REST: the first attempt's chunks stay, under their own ingest_id.
     assert (body["inserted_raw"], body["added_to_global"], body["skipped_existing"]) == (2500, 1000, 1500)
     assert count(db, "SELECT count(*) FROM raw_scraped_profiles") == 4000
     assert count(db, "SELECT count(*) FROM global_usernames") == 2500
