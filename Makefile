@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test init-db clean bench config-docs fuzz security reliability
+.PHONY: install system-packages run test init-db clean bench config-docs fuzz security reliability
 
 # The scrapers' client (clients/python) is a distribution of its own; the tests drive it against the app.
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
@@ -20,12 +20,21 @@ run: install
 	$(BIN)/python -m server.devkey
 	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn -c gunicorn.conf.py "server:create_app()"
 
-## Run the test suite against a real (embedded) PostgreSQL and a real Redis: TEST_REDIS_URL, or a
-## redis-server the tests start on a free port. Without either it stops at once rather than after
-## minutes of tests (.ci/run installs redis-server on a clean machine).
+## Debian packages the tests use: redis-server (the shared cache and rate limits), chromium and
+## chromium-driver (the status page in a real browser), prometheus (promtool checks the alert rules).
+TOOLS := redis-server:redis-server chromium:chromium chromedriver:chromium-driver promtool:prometheus
+MISSING = $(foreach t,$(TOOLS),$(if $(shell command -v $(firstword $(subst :, ,$(t))) 2>/dev/null),,$(lastword $(subst :, ,$(t)))))
+
+## Install the Debian packages the tests need, if any is missing (as root; .ci/run does this).
+system-packages:
+	@if [ -n "$(strip $(MISSING))" ]; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MISSING); fi
+
+## Run the test suite against a real (embedded) PostgreSQL, Gunicorn, Redis and Chromium. Without
+## a package it stops at once, naming it, rather than after minutes of tests.
 test: install
-	@if [ -z "$$TEST_REDIS_URL" ] && ! command -v redis-server >/dev/null 2>&1; then \
-		echo "make test needs redis-server: apt-get install -y redis-server (or set TEST_REDIS_URL)" >&2; \
+	@if [ -n "$(strip $(MISSING))" ]; then \
+		echo "make test needs the Debian packages $(strip $(MISSING)): run 'sudo make system-packages'" >&2; \
 		exit 1; fi
 	$(BIN)/pytest
 

@@ -77,10 +77,21 @@ def on_starting(server):
         server.log.info("embedded PostgreSQL ready in %s", embedded.pgdata_path(settings["DATA_DIR"]))
 
 
+def post_worker_init(worker):
+    """Count the start: a worker starting over and over (a crash loop) shows in worker_starts_total."""
+    from server.metrics import get_metrics
+
+    get_metrics().worker_starts.inc()
+
+
 # Each worker makes its own pool (or Supabase client) lazily on its first request, after the
 # fork (server/storage StoreHolder), and closes it here when it exits.
 def worker_exit(server, worker):
-    """Close this worker's pool or HTTP client when it exits."""
+    """Close this worker's pool or HTTP client when it exits; count a recycling (max_requests)."""
+    if worker.nr >= worker.max_requests:  # the restarts that are planned, for the crash-loop alert
+        from server.metrics import get_metrics
+
+        get_metrics().worker_recycles.inc()
     app = getattr(worker, "wsgi", None)
     holder = getattr(app, "extensions", {}).get("store") if app is not None else None
     if holder is not None:

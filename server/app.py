@@ -12,6 +12,7 @@ from .api import register_blueprints
 from .auth import derived_secret, parse_api_keys
 from .cli import register_commands
 from .config import ConfigError, load_settings
+from .error_reports import init_error_reports
 from .errors import register_error_handlers
 from .extensions import cache
 from .logs import configure_logging
@@ -27,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings)
     app.json.sort_keys = False
     configure_logging(app)
+    init_error_reports(app)
     load_api_keys(app)
     app.extensions["store"] = StoreHolder(app.config)
     app.extensions["ingest_turns"] = threading.BoundedSemaphore(app.config["INGEST_CONCURRENCY"])

@@ -47,6 +47,13 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a number from 0 to 1")
+    return value
+
+
 def _http_url(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if value and not value.startswith(("https://", "http://")):
@@ -195,6 +202,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_RECONNECT_TIMEOUT", _int(1, 3600), "10",
             "seconds the pool retries a lost database connection (pauses doubling from 1 s) before it"
             " starts again from a short pause; bounds how long the app stays unready after an outage"),
+    # Operations: the status page and error reports.
+    Setting("POOL_WARNING_DAYS", _int(0, 3650), "7",
+            "the status page warns when the unused pool lasts fewer days than this at the active quotas"),
+    Setting("SENTRY_DSN", _text, "", "Sentry project DSN; empty = no error reports (sentry-sdk is not even imported)"),
+    Setting("SENTRY_ENVIRONMENT", _text, "production", "the environment Sentry files events under"),
+    Setting("SENTRY_RELEASE", _text, "", "the release Sentry files events under; empty = Sentry's own guess"),
+    Setting("SENTRY_TRACES_SAMPLE_RATE", _fraction, "0",
+            "share of requests sent to Sentry as performance traces, 0 to 1"),
 )
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .error_reports import report_unexpected
+
 logger = logging.getLogger("server.errors")
 
 
@@ -104,6 +106,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError):
+        if exc.status == 500:  # ours, but a fault all the same (Supabase refusing the set-up's SQL)
+            report_unexpected(exc)
         if isinstance(exc, StorageUnavailable):
             exc.headers.setdefault("Retry-After", str(current_app.config["RETRY_AFTER_SECONDS"]))
         response = jsonify(error_body(exc.code, exc.message, exc.details))
@@ -133,6 +137,7 @@ def register_error_handlers(app: Flask) -> None:
         if mapped is not None:
             return handle_api_error(mapped)
         logger.exception("unhandled error")
+        report_unexpected(exc)
         return jsonify(error_body("internal_error", "internal server error")), 500
 
 

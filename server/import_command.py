@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 from .errors import ApiError, storage_error
 from .progress import Progress
 from .storage import Store, get_store, own_embedded_server
-from .utils.batch_processor import IngestLimits, process
+from .utils.batch_processor import IngestLimits, SourceCounts, process
 from .utils.file_records import FORMATS, FileFormatError, guess_format, json_document_source, open_source, \
     read_records
 
@@ -62,8 +62,10 @@ def import_records(records: Iterable[Any], store: Store, limits: IngestLimits, s
             break
         part_records = itertools.chain([first], itertools.islice(iterator, limits.max_profiles - 1))
         with store.begin_ingest(CLI_KEY_ID, None) as txn:
-            result = process(part_records, _ReportingTransaction(txn, lambda: on_finish(part)), limits, source)
-            txn.record(digest(), result)
+            by_source = SourceCounts()
+            result = process(part_records, _ReportingTransaction(txn, lambda: on_finish(part)), limits, source,
+                             by_source=by_source)
+            txn.record(digest(), result, by_source)
         offset = summary["received"]  # error indexes count from the start of the file
         for name in SUMMED:
             summary[name] += result[name]

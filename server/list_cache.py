@@ -22,6 +22,7 @@ import orjson
 from flask import current_app
 
 from .extensions import cache
+from .metrics import get_metrics
 
 logger = logging.getLogger("server.list_cache")
 TOKEN_LIFETIMES = 12  # a version token lives 12 x CACHE_DEFAULT_TIMEOUT (an hour by default)
@@ -65,7 +66,9 @@ def cached_page(day: date, target: int | None, cursor: str | None, limit: int,
         page = cache.get(key)
     except Exception:  # a cache outage must not take the lists down with it
         logger.warning("cache unavailable; reading the list from the database", exc_info=True)
+        get_metrics().list_cache.labels("error").inc()
         return orjson.dumps(load())
+    get_metrics().list_cache.labels("miss" if page is None else "hit").inc()
     if page is None:
         page = orjson.dumps(load())
         try:

@@ -1,4 +1,4 @@
-"""Real processes for tests: Gunicorn serving the app on a free port, and a redis-server."""
+"""Real processes for tests: Gunicorn serving the app on a free port, a redis-server, and chromium."""
 
 from __future__ import annotations
 
@@ -97,6 +97,36 @@ class GunicornServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+# Debian's chromium stalls in a closed network without these; a fresh --user-data-dir is added per run.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1200,1500")
+
+
+def required_tool(name: str, package: str) -> str:
+    """The path of a Debian tool a test needs; without it the test fails, naming the install command
+    (a skip would pass a suite that did not test what it names; .ci/run installs them all)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"no {name} on PATH: install it (`apt-get install -y {package}`, as .ci/run does)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless chromium driven by Selenium through Debian's chromedriver (never a downloaded one)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = required_tool("chromium", "chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(required_tool("chromedriver", "chromium-driver")), options=options)
+    yield driver
+    driver.quit()
+
+
 def fresh_client() -> httpx.Client:
     """An HTTP client that opens a new connection per request, so requests spread over workers."""
     return httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
@@ -116,10 +146,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         redis.Redis.from_url(url).ping()
         yield url
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("no redis-server on PATH and TEST_REDIS_URL unset: install it"
-                    " (`apt-get install -y redis-server`, as .ci/run does) or set TEST_REDIS_URL")
+    binary = required_tool("redis-server", "redis-server")  # TEST_REDIS_URL is unset
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",

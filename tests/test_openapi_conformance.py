@@ -92,9 +92,12 @@ def test_every_operation_answers_as_described(api):
     pool = api.call("get", "/api/admin/profiles/global").get_json()
     assert sum(item["used"] for item in pool["items"]) == 6
     assert api.call("post", "/api/admin/cleanup", json={"max_batches": 2}).get_json()["done"] is True
+    status = api.call("get", "/api/status", query_string={"days": 2}).get_json()
+    assert status["pool"]["used"] == 6 and status["ingest"]["per_source"][0]["source"] == "instagram"
+    assert "<svg" in api.call("get", "/api/status/panel").get_data(as_text=True)
     assert api.call("delete", "/api/targets/{target_id}", path_params=by_id).get_json()["active"] is False
 
-    for probe in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+    for probe in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/status"):
         api.call("get", probe, key=None)
     assert api.succeeded() == api.operations()
 

@@ -14,7 +14,7 @@ from ..errors import BadRequest, Unprocessable
 from ..metrics import record_ingest
 from ..ratelimit import limit_group
 from ..storage import get_store
-from ..utils.batch_processor import IngestLimits, in_reply_order, process
+from ..utils.batch_processor import IngestLimits, SourceCounts, in_reply_order, process
 from ..utils.request_body import HashingReader, body_kind, body_chunks, ndjson_records, parse_json_document
 
 bp = Blueprint("ingest", __name__)
@@ -81,9 +81,10 @@ def _ingest(records: Iterable[Any], body: HashingReader, key: str | None, source
             response = jsonify(in_reply_order(txn.previous.response))
             response.headers["Idempotent-Replayed"] = "true"
             return response
-        result = process(records, txn, IngestLimits.from_config(config), source, expected)
-        txn.record(body.hexdigest(), result)
-    record_ingest(result)
+        by_source = SourceCounts()
+        result = process(records, txn, IngestLimits.from_config(config), source, expected, by_source)
+        txn.record(body.hexdigest(), result, by_source)
+    record_ingest(result, by_source)
     return jsonify(result)
 
 

@@ -117,6 +117,12 @@ PROBES = public({
         "operationId": "openapi", "tags": ["operations"], "summary": "This description",
         "responses": {"200": {"description": "OpenAPI 3.1 document", "content": {JSON: {}}}},
     }},
+    "/status": {"get": {
+        "operationId": "statusPage", "tags": ["operations"],
+        "summary": "The status page: asks for an admin key, then shows GET /api/status/panel",
+        "responses": {"200": {"description": "HTML page without data", "content": {"text/html": {
+            "schema": {"type": "string"}, "example": "<!doctype html>..."}}}},
+    }},
     "/docs": {"get": {
         "operationId": "docs", "tags": ["operations"], "summary": "This description as a readable page",
         "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},

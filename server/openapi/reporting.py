@@ -1,11 +1,11 @@
-"""The OpenAPI description of GET /api/stats and of /api/admin: listings and the retention clean-up."""
+"""The OpenAPI description of GET /api/stats, the status report and /api/admin: listings and the clean-up."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .common import (CURSOR, DATE, JSON_BODY_ERRORS, PAGING, closed, date_time, error, integers, json_body,
-                     operation, query, ref, success)
+from .common import (CURSOR, DATE, JSON_BODY_ERRORS, LIMIT_HEADERS, PAGING, closed, date_time, error, integers,
+                     json_body, operation, query, ref, success)
 
 ALL_STATUSES = ["assigned", "sent", "replied", "failed", "invalid", "released"]
 BY_STATUS = {"type": "object", "propertyNames": {"enum": ALL_STATUSES},
@@ -37,6 +37,32 @@ CLEANUP_EXAMPLE = {"raw_deleted": 5000, "ingests_deleted": 2, "keys_expired": 40
                    "keys_before": "2026-02-28T03:00:00.000000+00:00"}
 
 
+STATUS_EXAMPLE = {
+    "date": "2026-03-02", "timezone": "UTC", "days": 30,
+    "pool": {"total": 1_000_000, "unused": 985_600, "used": 14_400, "daily_quota": 14_400, "days_left": 68.4,
+             "warning_days": 7, "low": False},
+    "distribution": {"date": "2026-03-02", "run": {"done": True, "at": "2026-03-02T06:00:01.200000+00:00",
+                                                  "top_ups": 0},
+                     "assigned": 400, "shortfall": 0, "by_status": {"assigned": 350, "sent": 50},
+                     "targets": [{"target": 1, "name": "outreach-1", "quota": 400, "assigned": 400, "shortfall": 0,
+                                  "by_status": {"assigned": 350, "sent": 50}}]},
+    "ingest": {"per_day": STATS_EXAMPLE["ingested_per_day"],
+               "per_source": [{"source": "instagram", "received": 120_000, "inserted_raw": 119_500,
+                               "rejected": 500}],
+               "per_day_and_source": [{"date": "2026-03-02", "source": "instagram", "received": 120_000,
+                                       "inserted_raw": 119_500, "rejected": 500}]},
+    "recent_ingests": [{"ingest_id": "6f1c3c5e-8d0e-4d59-9a55-2f4d1f0c9b7a",
+                        "created_at": "2026-03-02T09:15:00.512000+00:00", "key_id": "3e2677f1978f92f1",
+                        "sources": ["instagram"], "received": 3000, "inserted_raw": 2998, "added_to_global": 2000,
+                        "rejected": 2, "errors": [{"index": 17, "field": "username", "reason": "is required"}]}],
+}
+SOURCE = {"type": ["string", "null"], "description": "null: profiles that named no source"}
+SOURCE_COUNTS = integers("received", "inserted_raw", "rejected")
+DAYS_PARAMETERS = [query("date", DATE, "the date (default today in TIMEZONE)"),
+                   query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
+                         "days of ingest history up to the date")]
+
+
 def _page(kind: str, item: str) -> dict[str, Any]:
     return closed({"from": DATE, "to": DATE, "list": {"const": kind},
                    "items": {"type": "array", "items": ref(item)}, "next_cursor": CURSOR})
@@ -53,6 +79,34 @@ SCHEMAS: dict[str, Any] = {
             "targets": {"type": "array", "items": closed({
                 "target": {"type": "integer"}, "name": {"type": "string"}, **integers("quota", "assigned"),
                 "by_status": BY_STATUS})}}),
+    }),
+    "Status": closed({
+        "date": DATE, "timezone": {"type": "string"}, "days": {"type": "integer", "minimum": 1},
+        "pool": closed({**integers("total", "unused", "used", "daily_quota"),
+                        "days_left": {"type": ["number", "null"],
+                                      "description": "unused / daily_quota; null without active quotas"},
+                        "warning_days": {"type": "integer", "minimum": 0, "description": "POOL_WARNING_DAYS"},
+                        "low": {"type": "boolean", "description": "days_left is under warning_days"}}),
+        "distribution": closed({
+            "date": DATE, "run": closed({"done": {"type": "boolean"}, "at": date_time(nullable=True),
+                                         "top_ups": {"type": "integer", "minimum": 0}}),
+            **integers("assigned", "shortfall"), "by_status": BY_STATUS,
+            "targets": {"type": "array", "items": closed({
+                "target": {"type": "integer"}, "name": {"type": "string"},
+                **integers("quota", "assigned", "shortfall"), "by_status": BY_STATUS})}}),
+        "ingest": closed({
+            "per_day": {"type": "array", "items": closed({
+                "date": DATE, **integers("requests", "received", "inserted_raw", "added_to_global", "rejected")})},
+            "per_source": {"type": "array", "items": closed({"source": SOURCE, **SOURCE_COUNTS})},
+            "per_day_and_source": {"type": "array", "items": closed({"date": DATE, "source": SOURCE,
+                                                                     **SOURCE_COUNTS})}}),
+        "recent_ingests": {"type": "array", "items": closed({
+            "ingest_id": {"type": "string", "format": "uuid"}, "created_at": date_time(),
+            "key_id": {"type": "string"}, "sources": {"type": "array", "items": SOURCE},
+            **integers("received", "inserted_raw", "added_to_global", "rejected"),
+            "errors": {"type": "array", "maxItems": 3, "items": closed({
+                "index": {"type": "integer"}, "field": {"type": ["string", "null"]},
+                "reason": {"type": "string"}})}})},
     }),
     "RawProfile": closed({
         "created_at": date_time(), "ingest_id": {"type": "string", "format": "uuid"},
@@ -92,6 +146,25 @@ REPORTING = {
                     query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 7},
                           "days of ingest history up to the date")],
         responses={"200": success("The statistics", "Stats", STATS_EXAMPLE),
+                   "400": error("A bad date or days", "invalid_parameter",
+                                "days must be an integer from 1 to 366")})},
+    "/api/status": {"get": operation(
+        "status", "admin", "What the status page shows: pool, today's run, ingest per day and source",
+        scope="admin", group="admin",
+        description=("The pool and how many days its unused part lasts at the active targets' quotas, the "
+                     "distribution of the date per target, the ingest of the days up to it per day and per "
+                     "source, and the 20 latest ingest requests with their first rejections. Cheap at any "
+                     "pool size: no scan of the pool."),
+        parameters=DAYS_PARAMETERS,
+        responses={"200": success("The report", "Status", STATUS_EXAMPLE),
+                   "400": error("A bad date or days", "invalid_parameter",
+                                "days must be an integer from 1 to 366")})},
+    "/api/status/panel": {"get": operation(
+        "statusPanel", "admin", "The same report as the status page's HTML, charts drawn as SVG",
+        scope="admin", group="admin", description="The /status page loads it with the key it was given.",
+        parameters=DAYS_PARAMETERS,
+        responses={"200": {"description": "An HTML fragment", "headers": LIMIT_HEADERS, "content": {
+                       "text/html": {"schema": {"type": "string"}, "example": "<h2>Pool</h2>..."}}},
                    "400": error("A bad date or days", "invalid_parameter",
                                 "days must be an integer from 1 to 366")})},
     "/api/admin/profiles/raw": _listing(

@@ -67,8 +67,10 @@ class IngestTransaction(Protocol):
     def finish(self) -> IngestTotals:
         """Write everything staged into the raw table and the pool; return exact counts."""
 
-    def record(self, body_sha256: str, response: dict[str, Any]) -> None:
-        """Keep the response (and the Idempotency-Key, if any) with the ingest."""
+    def record(self, body_sha256: str, response: dict[str, Any],
+               by_source: dict[str, dict[str, int]] | None = None) -> None:
+        """Keep the response (and the Idempotency-Key, if any) with the ingest, and its counts per
+        source ({source or "": {"received", "inserted_raw", "rejected"}})."""
 
 
 class DistributionStore(Protocol):
@@ -120,6 +122,15 @@ class DistributionStore(Protocol):
     def distribution_stats(self, day: date, days: int, timezone: str) -> dict[str, Any]:
         """distribution_stats(p_date, p_days, p_timezone): pool (total, unused, used),
         ingested_per_day for the `days` days up to `day`, and the distribution of `day`."""
+
+    def pool_outlook(self, today: date) -> dict[str, Any]:
+        """pool_outlook(p_today): pool total, unused and used, the active targets' daily_quota added
+        up, and last_run_date (the latest run of a date up to `today`, or None). One attempt only:
+        /metrics calls it, and its next scrape is the retry."""
+
+    def status_report(self, day: date, days: int, timezone: str, recent: int) -> dict[str, Any]:
+        """status_report(p_date, p_days, p_timezone, p_recent): what the status page shows (stats,
+        summary, outlook, run, sources, recent; see schema.sql)."""
 
     def retention_batch(self, raw_before: datetime | None, keys_before: datetime,
                         limit: int) -> dict[str, Any]:

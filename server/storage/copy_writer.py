@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import psycopg
 
 from ..logs import current_request_id
+from ..metrics import observe_batch
 from .base import StagedProfile
 
 logger = logging.getLogger("server.batch_processor")
@@ -84,6 +85,7 @@ class ChunkWriter:
     def _copy_until_pause(self, rows: Sequence[StagedProfile]) -> Any:
         """COPY `rows` and the chunks after them in one statement; return what comes after it."""
         key, opened, first_chunk = (self.created_at, self.ingest_id), time.monotonic(), self.chunks + 1
+        started = time.perf_counter()
         with self.conn.cursor() as cur:
             with cur.copy(_COPY_RAW) as copy:
                 while rows is not _DONE and rows is not _PAUSE:
@@ -93,6 +95,7 @@ class ChunkWriter:
                     open_for = time.monotonic() - opened
                     rows = self._next(COPY_IDLE_SECONDS) if open_for < COPY_MAX_SECONDS else _PAUSE
             copied = cur.rowcount
+        observe_batch("raw", started)
         self.raw_rows += copied
         # Logged once the server has taken the rows: a COPY reports a bad row only when it ends.
         logger.info("✓ Inserted batches %d-%d into raw_scraped_profiles (%d records)", first_chunk, self.chunks,

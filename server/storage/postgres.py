@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ..errors import Conflict
+from ..metrics import observe_batch
 from .base import IngestTotals, StagedProfile, StoredReply, new_ingest_id
 from .copy_writer import ChunkWriter
 from .postgres_distribution import PostgresDistribution
@@ -55,9 +56,9 @@ _INSERT_GLOBAL_BATCH = _INSERT_GLOBAL.format(batch="""
 
 _RECORD = """
 INSERT INTO ingest_requests (id, api_key_id, idempotency_key, body_sha256, received,
-    inserted_raw, added_to_global, rejected, response)
+    inserted_raw, added_to_global, rejected, response, by_source)
 VALUES (%(id)s, %(api_key_id)s, %(key)s, %(sha)s, %(received)s, %(inserted_raw)s,
-    %(added_to_global)s, %(rejected)s, %(response)s)
+    %(added_to_global)s, %(rejected)s, %(response)s, %(by_source)s)
 """
 
 
@@ -135,7 +136,9 @@ class PostgresIngest:
                                   "after": "", "size": self.chunk_size}
         logger.info("Checking for existing profiles in global_usernames...")
         if inserted_raw <= self.chunk_size:  # one batch: straight from the raw rows
+            started = time.perf_counter()
             _, distinct, added = self.conn.execute(_INSERT_GLOBAL_ALL, params).fetchone()
+            observe_batch("pool", started)
             self._log_batch(1, 1, distinct, added)
             return IngestTotals(inserted_raw, added, distinct)
         # Several batches: sort the first sightings once, then read them back batch by batch.
@@ -144,7 +147,9 @@ class PostgresIngest:
         self.conn.execute("CREATE INDEX ON ingest_stage (profile_id)")
         batches, added_total = -(-distinct // self.chunk_size), 0
         for number in range(1, batches + 1):
+            started = time.perf_counter()
             params["after"], size, added = self.conn.execute(_INSERT_GLOBAL_BATCH, params).fetchone()
+            observe_batch("pool", started)
             added_total += added
             self._log_batch(number, batches, size, added)
         return IngestTotals(inserted_raw, added_total, distinct)
@@ -162,13 +167,16 @@ class PostgresIngest:
             except Exception:  # noqa: BLE001 (the request is already failing with its own error)
                 pass
 
-    def record(self, body_sha256: str, response: dict[str, Any]) -> None:
-        """Store this ingest's reply so a retry with the same Idempotency-Key gets it back."""
+    def record(self, body_sha256: str, response: dict[str, Any],
+               by_source: dict[str, dict[str, int]] | None = None) -> None:
+        """Store this ingest's reply so a retry with the same Idempotency-Key gets it back, with its
+        counts per source."""
         self.conn.execute(_RECORD, {
             "id": self.ingest_id, "api_key_id": self.api_key_id, "key": self.key,
             "sha": body_sha256, "received": response["received"],
             "inserted_raw": response["inserted_raw"], "added_to_global": response["added_to_global"],
-            "rejected": response["rejected"], "response": Jsonb(response)})
+            "rejected": response["rejected"], "response": Jsonb(response),
+            "by_source": None if by_source is None else Jsonb(by_source)})
 
 
 class PostgresStore(PostgresDistribution):

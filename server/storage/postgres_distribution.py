@@ -13,6 +13,8 @@ from psycopg_pool import ConnectionPool
 
 from .target_rules import check_changes, name_taken
 
+# Seconds /metrics waits for a pooled connection: a scrape must answer while the database is away.
+OUTLOOK_CONNECTION_TIMEOUT = 2.0
 _TARGET_COLUMNS = sql.SQL("id, name, daily_quota, sources, active, created_at, updated_at")
 
 
@@ -98,6 +100,15 @@ class PostgresDistribution:
     def distribution_stats(self, day: date, days: int, timezone: str) -> dict[str, Any]:
         """distribution_stats: pool counts, ingest per day, the day's distribution."""
         return self._call("SELECT distribution_stats(%s, %s, %s)", [day, days, timezone])
+
+    def pool_outlook(self, today: date) -> dict[str, Any]:
+        """pool_outlook: pool counts, active quotas, latest run; a short wait for a connection."""
+        with self.pool.connection(timeout=OUTLOOK_CONNECTION_TIMEOUT) as conn:
+            return conn.execute("SELECT pool_outlook(%s)", [today]).fetchone()[0]
+
+    def status_report(self, day: date, days: int, timezone: str, recent: int) -> dict[str, Any]:
+        """status_report: everything the status page shows, in one statement."""
+        return self._call("SELECT status_report(%s, %s, %s, %s)", [day, days, timezone, recent])
 
     def retention_batch(self, raw_before: datetime | None, keys_before: datetime,
                         limit: int) -> dict[str, Any]:

@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS ingest_requests (
     created_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT ingest_requests_idempotency_key UNIQUE (api_key_id, idempotency_key)
 );
+-- The request's counts per source: {"<source>": {"received", "inserted_raw", "rejected"}}, "" for
+-- profiles without one; NULL for requests recorded before it existed. The status page charts it.
+ALTER TABLE ingest_requests ADD COLUMN IF NOT EXISTS by_source jsonb;
 
 -- Every valid profile ever received, append-only. created_at is the time in the ingest's id (a
 -- UUIDv7, see ingest_time), the same for every row of an ingest and every retry of it, so the key
@@ -103,6 +106,9 @@ DROP FUNCTION IF EXISTS existing_profile_ids(uuid, text[]);
 DROP FUNCTION IF EXISTS claim_ingest(text, text, uuid, integer);
 DROP FUNCTION IF EXISTS renew_ingest_claim(text, text, uuid, integer);
 DROP FUNCTION IF EXISTS record_ingest(uuid, text, text, text, jsonb);
+-- Before the counts per source: a function of six parameters (callers of it still work: the seventh
+-- has a default).
+DROP FUNCTION IF EXISTS record_ingest(uuid, text, text, uuid, text, jsonb);
 
 -- Claim an Idempotency-Key for one request attempt (p_holder). Answers {"state": ...}:
 --   new      the key was free (or past its TTL); write as p_ingest_id
@@ -244,7 +250,8 @@ $$;
 -- and delete its claim. NULL instead of true when the ingest was recorded already, so a retried
 -- call changes nothing; PT409 when another attempt took the claim over.
 CREATE OR REPLACE FUNCTION record_ingest(p_ingest_id uuid, p_api_key_id text, p_idempotency_key text,
-                                         p_holder uuid, p_body_sha256 text, p_response jsonb)
+                                         p_holder uuid, p_body_sha256 text, p_response jsonb,
+                                         p_by_source jsonb DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     IF p_idempotency_key IS NOT NULL
@@ -256,10 +263,11 @@ BEGIN
             USING ERRCODE = 'PT409', HINT = 'ingest_claim_lost';
     END IF;
     INSERT INTO ingest_requests (id, api_key_id, idempotency_key, body_sha256, received,
-                                 inserted_raw, added_to_global, rejected, response)
+                                 inserted_raw, added_to_global, rejected, response, by_source)
     VALUES (p_ingest_id, p_api_key_id, p_idempotency_key, p_body_sha256,
             (p_response->>'received')::integer, (p_response->>'inserted_raw')::integer,
-            (p_response->>'added_to_global')::integer, (p_response->>'rejected')::integer, p_response)
+            (p_response->>'added_to_global')::integer, (p_response->>'rejected')::integer, p_response,
+            p_by_source)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -714,6 +722,52 @@ BEGIN
     RETURN jsonb_build_object('pool', pool_counts(), 'ingested_per_day', v_ingested,
                               'distribution', v_distribution);
 END;
+$$;
+
+-- What /metrics and the status page tell about the pool's future, cheap at any pool size: the
+-- pool counts, the active targets' daily quotas added up, and the latest run of a date up to p_today.
+CREATE OR REPLACE FUNCTION pool_outlook(p_today date)
+RETURNS jsonb LANGUAGE sql STABLE SET search_path = public AS $$
+    SELECT pool_counts() || jsonb_build_object(
+        'daily_quota', (SELECT coalesce(sum(daily_quota), 0) FROM distribution_targets WHERE active),
+        'last_run_date', (SELECT max(run_date) FROM distribution_runs WHERE run_date <= p_today));
+$$;
+
+-- Everything the status page shows, in one call: the statistics and the summary of p_date, the
+-- pool's outlook, p_date's run (NULL when it has not happened), the ingest of the p_days days up to
+-- p_date per day and source (days in p_timezone), and the p_recent latest ingest requests with
+-- their first three rejections. It reads the pool through its counts and the other tables through
+-- their indexes on date: its cost does not grow with the pool.
+CREATE OR REPLACE FUNCTION status_report(p_date date, p_days integer, p_timezone text, p_recent integer)
+RETURNS jsonb LANGUAGE sql STABLE SET search_path = public AS $$
+    SELECT jsonb_build_object(
+        'stats', distribution_stats(p_date, p_days, p_timezone),
+        'summary', distribution_summary(p_date),
+        'outlook', pool_outlook(p_date),
+        'run', (SELECT jsonb_build_object('created_at', created_at, 'updated_at', updated_at, 'top_ups', top_ups)
+                FROM distribution_runs WHERE run_date = p_date),
+        'sources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'date', day, 'source', source, 'received', received, 'inserted_raw', inserted_raw,
+                       'rejected', rejected) ORDER BY day, source), '[]'::jsonb)
+            FROM (SELECT (r.created_at AT TIME ZONE p_timezone)::date AS day, s.key AS source,
+                         sum((s.value->>'received')::bigint) AS received,
+                         sum((s.value->>'inserted_raw')::bigint) AS inserted_raw,
+                         sum((s.value->>'rejected')::bigint) AS rejected
+                  FROM ingest_requests r CROSS JOIN LATERAL jsonb_each(r.by_source) s
+                  WHERE r.created_at >= (p_date - (p_days - 1))::timestamp AT TIME ZONE p_timezone
+                    AND r.created_at < (p_date + 1)::timestamp AT TIME ZONE p_timezone
+                  GROUP BY 1, 2) per_day),
+        'recent', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'ingest_id', id, 'created_at', created_at, 'key_id', api_key_id,
+                       'sources', coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(by_source) k),
+                                           '[]'::jsonb),
+                       'received', received, 'inserted_raw', inserted_raw, 'added_to_global', added_to_global,
+                       'rejected', rejected,
+                       'errors', jsonb_path_query_array(response, '$.errors[0 to 2]'))
+                   ORDER BY created_at DESC), '[]'::jsonb)
+            FROM (SELECT * FROM ingest_requests ORDER BY created_at DESC LIMIT p_recent) latest));
 $$;
 
 -- One batch of the retention clean-up; each call is its own short transaction and touches at

@@ -6,6 +6,7 @@ import contextvars
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..errors import Conflict, StorageUnavailable
+from ..metrics import get_metrics, observe_batch
 from .base import IngestTotals, StagedProfile, StoredReply, new_ingest_id
 from .supabase_client import (PAGE_SIZE, SCHEMA_MISSING_CODES, RetryPolicy, StatementTimeout,
                               TransientResponse, fetch_all, make_client, make_http_client, post_rpc,
@@ -77,10 +79,20 @@ class SupabaseIngest:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="supabase-ingest")
             # The copied context keeps the request id on the writer's log lines.
-            self._in_flight.append(self._writer.submit(contextvars.copy_context().run, self._write, piece, body))
+            self._in_flight.append(self._writer.submit(contextvars.copy_context().run, self._write_counted,
+                                                       piece, body))
+
+    def _write_counted(self, rows: Sequence[StagedProfile], body: bytes) -> None:
+        """_write, counting a chunk that failed for good once (its halves are not chunks of their own)."""
+        try:
+            self._write(rows, body)
+        except Exception:
+            get_metrics().supabase_failed_chunks.inc()
+            raise
 
     def _write(self, rows: Sequence[StagedProfile], body: bytes | None = None) -> None:
         body = body or self._chunk_body(rows)
+        started = time.perf_counter()
         try:
             counts = self.store.run(lambda client: post_rpc(client, "ingest_chunk", body))
         except StatementTimeout:
@@ -92,6 +104,7 @@ class SupabaseIngest:
             self._write(rows[:half])
             self._write(rows[half:])
             return
+        observe_batch("chunk", started)
         with self._counting:
             self._batches += 1
             number = self._batches
@@ -120,11 +133,13 @@ class SupabaseIngest:
         logger.info("✓ Inserted %d records into raw_scraped_profiles", self.totals.inserted_raw)
         return self.totals
 
-    def record(self, body_sha256: str, response: dict[str, Any]) -> None:
-        """Store the reply in ingest_requests so a retry with the same Idempotency-Key replays it."""
+    def record(self, body_sha256: str, response: dict[str, Any],
+               by_source: dict[str, dict[str, int]] | None = None) -> None:
+        """Store the reply in ingest_requests so a retry with the same Idempotency-Key replays it,
+        with the counts per source."""
         recorded = self.store.rpc("record_ingest", {
             **self._claim_params(), "p_ingest_id": self.ingest_id, "p_body_sha256": body_sha256,
-            "p_response": response})
+            "p_response": response, "p_by_source": by_source})
         if not recorded:
             logger.info("ingest %s was recorded already (a repeated call)", self.ingest_id)
 

@@ -13,6 +13,7 @@ from supabase import Client, ClientOptions, create_client
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ..errors import ApiError, Conflict, StorageUnavailable, Unprocessable
+from ..metrics import get_metrics
 
 logger = logging.getLogger("server.storage.supabase")
 
@@ -207,6 +208,7 @@ class RetryPolicy:
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:
+        get_metrics().supabase_retries.inc()
         logger.warning("Supabase request failed (%s); attempt %d of %d follows",
                        state.outcome.exception(), state.attempt_number + 1, ATTEMPTS)
 

@@ -44,6 +44,7 @@ def _iso(value: date | datetime | None) -> str | None:
 class SupabaseDistribution:
     """Mixed into SupabaseStore; needs its run(), rpc() and fetch_all()."""
 
+    client: Client
     run: Callable[[Callable[[Client], T]], T]
     rpc: Callable[[str, dict[str, Any]], Any]
     fetch_all: Callable[..., list[dict[str, Any]]]
@@ -138,6 +139,15 @@ class SupabaseDistribution:
         """distribution_stats: pool counts, ingest per day, the day's distribution."""
         return self.rpc("distribution_stats", {"p_date": day.isoformat(), "p_days": days,
                                                "p_timezone": timezone})
+
+    def pool_outlook(self, today: date) -> dict[str, Any]:
+        """pool_outlook in one request without retries (the next scrape is the retry)."""
+        return self.client.rpc("pool_outlook", {"p_today": today.isoformat()}).execute().data
+
+    def status_report(self, day: date, days: int, timezone: str, recent: int) -> dict[str, Any]:
+        """status_report: everything the status page shows, in one request."""
+        return self.rpc("status_report", {"p_date": day.isoformat(), "p_days": days, "p_timezone": timezone,
+                                          "p_recent": recent})
 
     def retention_batch(self, raw_before: datetime | None, keys_before: datetime,
                         limit: int) -> dict[str, Any]:
