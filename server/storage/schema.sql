@@ -23,6 +23,8 @@ ALTER TABLE ingest_requests ADD COLUMN IF NOT EXISTS by_source jsonb;
 -- UUIDv7, see ingest_time), the same for every row of an ingest and every retry of it, so the key
 -- makes a retried write of the same request a no-op instead of a second copy. Keyed by time
 -- first, it is also the order of date-range listing and retention: one index, written at its end.
+-- Partitioned by month (UTC), so the clean-up drops a month instead of deleting its rows one by
+-- one (see ensure_raw_partitions and retention_batch).
 CREATE TABLE IF NOT EXISTS raw_scraped_profiles (
     ingest_id   uuid NOT NULL,
     position    integer NOT NULL,
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS raw_scraped_profiles (
     profile     jsonb NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (created_at, ingest_id, position)
-);
+) PARTITION BY RANGE (created_at);
 
 -- Earlier versions keyed raw rows by (ingest_id, position), a random place in the index for each
 -- ingest, and kept a second index on (created_at, ingest_id, position) for listing: every raw row
@@ -50,6 +52,64 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The months' partitions live in a schema of their own, which the REST API does not expose and
+-- nobody but its owner may use: rows are reached through raw_scraped_profiles only.
+CREATE SCHEMA IF NOT EXISTS raw_partitions;
+REVOKE ALL ON SCHEMA raw_partitions FROM PUBLIC;
+
+-- Earlier versions kept raw rows in one plain table: it becomes the default partition, where its
+-- rows stay until the clean-up deletes them as before; months from now on get partitions of their
+-- own. The default partition also takes rows of any month that has none (the clean-up makes them
+-- ahead, so it stays empty).
+DO $$
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'raw_scraped_profiles'::regclass) = 'r' THEN
+        DROP INDEX IF EXISTS idx_raw_scraped_profiles_created_keyset;  -- the key serves it now
+        ALTER TABLE raw_scraped_profiles RENAME TO raw_scraped_profiles_default;
+        ALTER TABLE raw_scraped_profiles_default SET SCHEMA raw_partitions;
+        ALTER INDEX raw_partitions.raw_scraped_profiles_pkey RENAME TO raw_scraped_profiles_default_pkey;
+        CREATE TABLE raw_scraped_profiles (
+            LIKE raw_partitions.raw_scraped_profiles_default INCLUDING DEFAULTS,
+            PRIMARY KEY (created_at, ingest_id, position)) PARTITION BY RANGE (created_at);
+        ALTER TABLE raw_scraped_profiles ATTACH PARTITION raw_partitions.raw_scraped_profiles_default DEFAULT;
+    ELSIF to_regclass('raw_partitions.raw_scraped_profiles_default') IS NULL THEN
+        CREATE TABLE raw_partitions.raw_scraped_profiles_default PARTITION OF raw_scraped_profiles DEFAULT;
+    END IF;
+    REVOKE ALL ON TABLE raw_partitions.raw_scraped_profiles_default FROM PUBLIC;
+END
+$$;
+
+-- Monthly partitions of raw rows (UTC months) from p_from's month, for p_months months, where
+-- missing; answers how many it made. Each is made as a table and then attached, which waits for
+-- no running ingest (inserts do not conflict with ATTACH's lock). A month some of whose rows sit
+-- in the default partition already is left there: the clean-up deletes those rows in batches.
+-- SECURITY DEFINER: over REST the clean-up runs as service_role, which may not create tables.
+CREATE OR REPLACE FUNCTION ensure_raw_partitions(p_from timestamptz, p_months integer)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public SET timezone = 'UTC' AS $$
+DECLARE
+    v_start timestamptz := date_trunc('month', p_from);
+    v_name text;
+    v_made integer := 0;
+BEGIN
+    FOR i IN 1 .. p_months LOOP
+        v_name := 'raw_scraped_profiles_' || to_char(v_start, 'YYYYMM');
+        IF to_regclass('raw_partitions.' || v_name) IS NULL AND NOT EXISTS (
+            SELECT 1 FROM raw_partitions.raw_scraped_profiles_default
+            WHERE created_at >= v_start AND created_at < v_start + interval '1 month') THEN
+            EXECUTE format('CREATE TABLE raw_partitions.%I (LIKE raw_scraped_profiles INCLUDING DEFAULTS)', v_name);
+            EXECUTE format('REVOKE ALL ON TABLE raw_partitions.%I FROM PUBLIC', v_name);
+            EXECUTE format('ALTER TABLE raw_scraped_profiles ATTACH PARTITION raw_partitions.%I'
+                           ' FOR VALUES FROM (%L) TO (%L)', v_name, v_start, v_start + interval '1 month');
+            v_made := v_made + 1;
+        END IF;
+        v_start := v_start + interval '1 month';
+    END LOOP;
+    RETURN v_made;
+END
+$$;
+-- This month and the next two, from the first set-up on; the daily clean-up keeps it so.
+SELECT ensure_raw_partitions(now(), 3);
 
 -- The time an ingest id carries: the first 48 bits of a UUIDv7 are milliseconds since 1970.
 -- NULL for ids of other versions (ingests begun by earlier versions).
@@ -770,6 +830,40 @@ RETURNS jsonb LANGUAGE sql STABLE SET search_path = public AS $$
             FROM (SELECT * FROM ingest_requests ORDER BY created_at DESC LIMIT p_recent) latest));
 $$;
 
+-- Drop the months' partitions that end before p_before: a month of raw rows goes at once, however
+-- many millions it holds, instead of in thousands of batched DELETEs. Answers the rows dropped
+-- (counted first, so the clean-up's figures stay exact). Dropping waits for whoever reads the
+-- month at that moment (a listing of it); at most 2 s, then the month is left for the next
+-- clean-up rather than holding up what queues behind the drop. Ingests write to this month's
+-- partition, so they never wait for it. SECURITY DEFINER: over REST service_role may not drop tables.
+CREATE OR REPLACE FUNCTION drop_expired_raw_partitions(p_before timestamptz)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public SET timezone = 'UTC' AS $$
+DECLARE
+    v_timeout text := current_setting('lock_timeout');
+    v_name text;
+    v_rows bigint;
+    v_dropped bigint := 0;
+BEGIN
+    FOR v_name IN
+        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'raw_scraped_profiles'::regclass AND c.relname ~ '^raw_scraped_profiles_[0-9]{6}$'
+          AND to_timestamp(right(c.relname, 6), 'YYYYMM') + interval '1 month' <= p_before
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('SELECT count(*) FROM raw_partitions.%I', v_name) INTO v_rows;
+        BEGIN
+            PERFORM set_config('lock_timeout', '2s', true);
+            EXECUTE format('DROP TABLE raw_partitions.%I', v_name);
+            v_dropped := v_dropped + v_rows;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'raw partition % is busy; the next clean-up drops it', v_name;
+        END;
+        PERFORM set_config('lock_timeout', v_timeout, true);
+    END LOOP;
+    RETURN v_dropped;
+END
+$$;
+
 -- One batch of the retention clean-up; each call is its own short transaction and touches at
 -- most p_limit rows of each table, row locks only. Raw rows and ingest records older than
 -- p_raw_before go (NULL keeps them); Idempotency-Keys older than p_keys_before are forgotten (the
@@ -778,17 +872,21 @@ CREATE OR REPLACE FUNCTION retention_batch(
     p_raw_before timestamptz, p_keys_before timestamptz, p_limit integer)
 RETURNS jsonb LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
-    v_raw integer := 0;
+    v_dropped bigint := 0;
+    v_raw bigint := 0;
     v_ingests integer := 0;
     v_keys integer := 0;
     v_claims integer := 0;
 BEGIN
+    PERFORM ensure_raw_partitions(now(), 3);
     IF p_raw_before IS NOT NULL THEN
+        v_dropped := drop_expired_raw_partitions(p_raw_before);
         DELETE FROM raw_scraped_profiles r
         USING (SELECT created_at, ingest_id, position FROM raw_scraped_profiles WHERE created_at < p_raw_before
                ORDER BY created_at LIMIT p_limit) d
         WHERE (r.created_at, r.ingest_id, r.position) = (d.created_at, d.ingest_id, d.position);
         GET DIAGNOSTICS v_raw = ROW_COUNT;
+        v_raw := v_raw + v_dropped;
         DELETE FROM ingest_requests WHERE id IN (
             SELECT id FROM ingest_requests WHERE created_at < p_raw_before
             ORDER BY created_at LIMIT p_limit);
