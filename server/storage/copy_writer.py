@@ -84,7 +84,8 @@ class ChunkWriter:
 
     def _copy_until_pause(self, rows: Sequence[StagedProfile]) -> Any:
         """COPY `rows` and the chunks after them in one statement; return what comes after it."""
-        key, opened, first_chunk = (self.created_at, self.ingest_id), time.monotonic(), self.chunks + 1
+        # The time as text: psycopg formats a datetime anew for every row (0.6 s per 200,000 rows).
+        key, opened, first_chunk = (self.created_at.isoformat(), self.ingest_id), time.monotonic(), self.chunks + 1
         started = time.perf_counter()
         with self.conn.cursor() as cur:
             with cur.copy(_COPY_RAW) as copy:
