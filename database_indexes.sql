@@ -34,9 +34,11 @@ CREATE INDEX IF NOT EXISTS idx_ingest_requests_created_at ON ingest_requests (cr
 CREATE INDEX IF NOT EXISTS idx_ingest_requests_key_created_at
     ON ingest_requests (created_at) WHERE idempotency_key IS NOT NULL;
 
--- Claims for targets limited to one source read the unused profiles of that source in age order.
-CREATE INDEX IF NOT EXISTS idx_global_usernames_unused_source
-    ON global_usernames (source, first_seen_at, id) WHERE NOT used;
+-- Claims for targets limited to sources read idx_global_usernames_unused in age order too and
+-- skip other sources' rows: 40 ms instead of 37 ms for 200 of a source that is 1% of a pool of a
+-- million. Earlier versions kept an index per source order for it, which every new profile paid
+-- for: a fifth of the time an ingest spends adding ids to the pool.
+DROP INDEX IF EXISTS idx_global_usernames_unused_source;
 
 -- Date-range listing of the whole pool (used or not), keyset on (first_seen_at, id).
 CREATE INDEX IF NOT EXISTS idx_global_usernames_first_seen

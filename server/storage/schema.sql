@@ -421,17 +421,12 @@ DECLARE
     v_rows tid[];
     v_claimed integer;
 BEGIN
-    -- Three spellings of one query: only `source = <one value>` lets the planner read the
-    -- (source, first_seen_at, id) index in order; a one-element ANY would not. The rows come back
-    -- by ctid: they are locked by us now, so their ctid is stable, and the update below finds them
-    -- with a TID scan however large the pool is.
+    -- Both read the unused profiles in age order (idx_global_usernames_unused); a target limited
+    -- to sources skips the others' rows. The rows come back by ctid: they are locked by us now, so
+    -- their ctid is stable, and the update below finds them with a TID scan however large the pool is.
     IF p_sources IS NULL THEN
         SELECT array_agg(ctid) INTO v_rows FROM (
             SELECT ctid FROM global_usernames WHERE NOT used
-            ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
-    ELSIF cardinality(p_sources) = 1 THEN
-        SELECT array_agg(ctid) INTO v_rows FROM (
-            SELECT ctid FROM global_usernames WHERE NOT used AND source = p_sources[1]
             ORDER BY first_seen_at, id LIMIT p_total FOR UPDATE SKIP LOCKED) c;
     ELSE
         SELECT array_agg(ctid) INTO v_rows FROM (
