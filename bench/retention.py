@@ -17,22 +17,22 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from statistics import median
 
 import psycopg
 
 from server.storage import embedded
 
-from .run import ROOT, print_table
-
+ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "scraper_bench_retention"
 MONTH, NEXT_MONTH = "2026-01-01", "2026-02-01"
 BATCH = 5000
 GENERATE = """
 INSERT INTO {table} (created_at, ingest_id, position, profile_id, username, full_name, source, profile)
 SELECT %(month)s::timestamptz + (n / 1000) * %(step)s * interval '1 second',
-       ('01a00000-0000-7000-8000-' || lpad(to_hex(n / 1000), 12, '0'))::uuid, n % 1000,
-       'p' || n, 'user_' || n, 'Person ' || n, 'bench', jsonb_build_object('id', 'p' || n, 'followers', n % 977)
+       ('01a00000-0000-7000-8000-' || lpad(to_hex(n / 1000), 12, '0'))::uuid, n %% 1000,
+       'p' || n, 'user_' || n, 'Person ' || n, 'bench', jsonb_build_object('id', 'p' || n, 'followers', n %% 977)
 FROM generate_series(0, %(rows)s - 1) n
 """
 
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("rows", type=int, nargs="?", default=15_000_000)
     parser.add_argument("--delete-sample", type=int, default=1_000_000)
     args = parser.parse_args()
+    from .run import print_table  # noqa: PLC0415 (bench.run imports this module)
+
     print_table(f"Removing a month of {args.rows:,} raw rows", run_retention(args.rows, args.delete_sample))
 
 

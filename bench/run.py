@@ -12,6 +12,7 @@ from server.storage import embedded
 from .distribution import populate, run_claim, run_lists
 from .ingest import run_ingest
 from .load import run_reads_under_load
+from .retention import run_retention
 from .supabase_rest import run_supabase_rest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only (a minute or two)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--only", choices=["ingest", "distribution", "supabase", "load"], help="run one part only")
+    parser.add_argument("--only", choices=["ingest", "distribution", "supabase", "load", "retention"], help="run one part only")
     parser.add_argument("--sizes", type=lambda text: [int(n) for n in text.split(",")],
                         help="ingest job sizes, comma-separated (default 5000,50000,500000)")
     args = parser.parse_args()
@@ -70,6 +71,10 @@ def main() -> None:
         results["reads_under_load"] = run_reads_under_load(seconds)
         print_table(f"Cached list reads (10 readers, 5 pages/s each) while 40 scrapers post 1000-profile"
                     f" batches, {seconds} s per phase", results["reads_under_load"])
+    if args.only in (None, "retention"):
+        rows = 200_000 if args.quick else 2_000_000  # `python -m bench.retention` for a month at full size
+        results["retention"] = run_retention(rows, min(rows, 1_000_000))
+        print_table(f"Removing a month of {rows:,} raw rows", results["retention"])
     if args.only in (None, "distribution"):
         pool = 500_000 if args.quick else 5_000_000
         populate(url, pool)
