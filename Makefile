@@ -30,12 +30,14 @@ system-packages:
 	@if [ -n "$(strip $(MISSING))" ]; then apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MISSING); fi
 
-## Run the test suite against a real (embedded) PostgreSQL, Gunicorn, Redis and Chromium. Without
-## a package it stops at once, naming it, rather than after minutes of tests.
+## Run the test suite against a real (embedded) PostgreSQL, Gunicorn, Redis and Chromium. A missing
+## package is installed when make runs as root with apt-get; otherwise it stops at once, naming it,
+## rather than after minutes of tests.
 test: install
 	@if [ -n "$(strip $(MISSING))" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then $(MAKE) system-packages; else \
 		echo "make test needs the Debian packages $(strip $(MISSING)): run 'sudo make system-packages'" >&2; \
-		exit 1; fi
+		exit 1; fi; fi
 	$(BIN)/pytest
 
 ## Apply the schema and indexes to the configured database.
