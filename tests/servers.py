@@ -70,11 +70,16 @@ class GunicornServer:
         return sorted(child.pid for child in psutil.Process(self.process.pid).children()
                       if child.status() != psutil.STATUS_ZOMBIE)
 
-    def worker_serving(self, client_port: int) -> int:
-        """The pid of the worker holding the connection from our local port `client_port`."""
-        for pid in self.worker_pids():
-            if any(c.raddr and c.raddr.port == client_port for c in psutil.Process(pid).net_connections("tcp")):
-                return pid
+    def worker_serving(self, client_port: int, timeout: float = 20) -> int:
+        """The pid of the worker holding the connection from our local port `client_port`, waiting
+        for a worker to accept it (a connection the kernel took may not be accepted yet)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in self.worker_pids():
+                connections = psutil.Process(pid).net_connections("tcp")
+                if any(c.raddr and c.raddr.port == client_port for c in connections):
+                    return pid
+            time.sleep(0.05)
         pytest.fail(f"no worker holds the connection from port {client_port}")
 
     def stop(self) -> None:

@@ -129,7 +129,11 @@ def test_a_worker_stuck_past_gunicorn_timeout_is_killed_and_replaced_and_the_ret
     try:
         upload = HeldUpload(server, len(body), key="stuck-upload")
         upload.send(body[:100])
-        victim = server.worker_serving(upload.client_port)
+        try:
+            victim = server.worker_serving(upload.client_port)
+        except BaseException:
+            upload.conn.close()
+            raise
         os.kill(victim, signal.SIGSTOP)
         stopped = time.monotonic()
         upload.send(body[100:])  # nobody reads it now
