@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import random
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import DISTRIBUTE_KEY, fresh_database
-from tests.load import LIST_DATE, PAGE_LIMITS, LoadPlan, Traffic, arrange
+from tests.conftest import fresh_database
+from tests.load import LoadPlan, Traffic, arrange, read_lists, scrape
 from tests.load_audit import percentile
-from tests.scraper import Scraper, encode, overlapping_batch, timed_get
 from tests.servers import GunicornServer
 
 from .serve import RATE_LIMITS_NEVER_REACHED
@@ -33,48 +29,11 @@ LOAD_DB = "scraper_bench_load"
 READS_PER_SECOND = 5
 
 
-def scrape(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic: Traffic, prefix: str) -> None:
-    """tests.load's scraper, drawing ids from this phase's own space: each phase adds as many new ids."""
-    rng = random.Random(plan.seed * 1000 + number)
-    kind = "json" if number % 2 == 0 else "ndjson.gz"
-    scraper = Scraper(base_url, give_up_after=60.0)
-    try:
-        for sequence in range(plan.max_requests_per_client):
-            if time.monotonic() >= deadline:
-                break
-            body, headers = encode(overlapping_batch(rng, plan.batch_size, plan.id_space, prefix), kind)
-            outcome = scraper.post(body, headers, key=f"{prefix}-{number}-{sequence}")
-            with traffic.lock:
-                traffic.outcomes.append(outcome)
-    finally:
-        scraper.close()
-
-
-def read_paced(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic: Traffic,
-               target_ids: list[int]) -> None:
-    """A target's worker: one page of the day's cached list every 1 / READS_PER_SECOND s, walking it."""
-    rng = random.Random(plan.seed * 1000 + 500 + number)
-    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {DISTRIBUTE_KEY}"}) as client:
-        cursor, params, due = None, {}, time.monotonic() + rng.random() / READS_PER_SECOND
-        while due < deadline:
-            time.sleep(max(0.0, due - time.monotonic()))
-            due += 1 / READS_PER_SECOND
-            if cursor is None:
-                params = {"limit": rng.choice(PAGE_LIMITS)}
-                if rng.random() < 0.5:
-                    params["target"] = rng.choice(target_ids)
-            attempt, response = timed_get(client, f"/api/distribution/{LIST_DATE}",
-                                          **params, **({"cursor": cursor} if cursor else {}))
-            cursor = response.json()["next_cursor"] if attempt.status == 200 else None
-            with traffic.lock:
-                traffic.reads.append(attempt)
-
-
 def _clients(role: str, base_url: str, plan: LoadPlan, count: int, target_ids: list[int], out) -> None:
     """Run `count` scrapers or readers in threads of this process until plan.seconds pass; report."""
     traffic = Traffic(started=time.monotonic())
     deadline = traffic.started + plan.seconds
-    work, extra = (scrape, (f"P{plan.seed}-",)) if role == "scrapers" else (read_paced, (target_ids,))
+    work, extra = (scrape, ()) if role == "scrapers" else (read_lists, (target_ids,))
     threads = [threading.Thread(target=work, args=(base_url, plan, n, deadline, traffic, *extra), daemon=True)
                for n in range(count)]
     for thread in threads:
@@ -88,6 +47,11 @@ def _clients(role: str, base_url: str, plan: LoadPlan, count: int, target_ids: l
              "failed": sum(not o.acknowledged for o in traffic.outcomes)
              + sum(a.status != 200 for a in traffic.reads),
              "reads": len(reads), "p50_ms": percentile(reads, 50), "p99_ms": percentile(reads, 99)})
+
+
+def phase_plan(seconds: float, scrapers: int, readers: int, seed: int) -> LoadPlan:
+    """One phase's load: ids from a space named by its seed, readers at a target's worker's pace."""
+    return LoadPlan(seconds, scrapers, readers, seed=seed, id_prefix=f"P{seed}-", reads_per_second=READS_PER_SECOND)
 
 
 def phase(base_url: str, plan: LoadPlan, target_ids: list[int]) -> dict:
@@ -123,8 +87,8 @@ def run_reads_under_load(seconds: float = 20, scrapers: int = 40, readers: int =
             target_ids = arrange(server.url)
             # Each phase draws ids from a space of its own (the seed names it), so both ingest
             # phases add as many new ids; the first, unmeasured, fills the readers' cache.
-            run = lambda seed, s, r: phase(server.url, LoadPlan(seconds, s, r, seed=seed), target_ids)
-            phase(server.url, LoadPlan(2, 0, readers), target_ids)
+            run = lambda seed, s, r: phase(server.url, phase_plan(seconds, s, r, seed), target_ids)
+            phase(server.url, phase_plan(2, 0, readers, 0), target_ids)
             rows = [run(1, 0, readers), run(2, scrapers, 0), run(3, scrapers, readers)]
         finally:
             server.stop()

@@ -47,6 +47,8 @@ class LoadPlan:
     id_space: int = 200_000
     max_requests_per_client: int = 10_000  # a second bound besides the clock
     seed: int = 7
+    id_prefix: str = "L"  # the id space's name: runs against one server draw from spaces of their own
+    reads_per_second: float | None = None  # per reader; None reads in a closed loop
 
 
 @dataclass
@@ -90,8 +92,8 @@ def scrape(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic:
         for sequence in range(plan.max_requests_per_client):
             if time.monotonic() >= deadline:
                 break
-            body, headers = encode(overlapping_batch(rng, plan.batch_size, plan.id_space), kind)
-            outcome = scraper.post(body, headers, key=f"load-{number}-{sequence}")
+            body, headers = encode(overlapping_batch(rng, plan.batch_size, plan.id_space, plan.id_prefix), kind)
+            outcome = scraper.post(body, headers, key=f"load-{plan.id_prefix}-{number}-{sequence}")
             with traffic.lock:
                 traffic.outcomes.append(outcome)
     finally:
@@ -100,14 +102,18 @@ def scrape(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic:
 
 def read_lists(base_url: str, plan: LoadPlan, number: int, deadline: float, traffic: Traffic,
                target_ids: list[int]) -> None:
-    """One list reader: walks LIST_DATE's list (all targets or one) page by page until the deadline."""
+    """One list reader: walks LIST_DATE's list (all targets or one) page by page until the deadline,
+    a page every 1 / plan.reads_per_second s when that is set (a target's worker), else at once."""
     rng = random.Random(plan.seed * 1000 + 500 + number)
     headers = {"Authorization": f"Bearer {DISTRIBUTE_KEY}"}
+    pace = 1 / plan.reads_per_second if plan.reads_per_second else 0.0
     with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
-        cursor, params = None, {}
+        cursor, params, due = None, {}, time.monotonic() + rng.random() * pace
         for _ in range(plan.max_requests_per_client):
-            if time.monotonic() >= deadline:
+            if due >= deadline or time.monotonic() >= deadline:
                 break
+            time.sleep(max(0.0, due - time.monotonic()))
+            due += pace
             if cursor is None:  # start a new walk
                 params = {"limit": rng.choice(PAGE_LIMITS)}
                 if rng.random() < 0.5:
