@@ -30,18 +30,18 @@ def _post(port: int, body: bytes, **headers: str) -> dict:
     return orjson.loads(reply)
 
 
-def http_json(port: int, data: Dataset) -> None:
-    _post(port, data.json_body())
+def http_json(port: int, body: bytes) -> None:
+    _post(port, body)
 
 
-def http_ndjson_gzip(port: int, data: Dataset) -> None:
-    _post(port, data.ndjson_gzip_body(), **{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+def http_ndjson_gzip(port: int, body: bytes) -> None:
+    _post(port, body, **{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
 
 
-def http_eight_clients(port: int, data: Dataset) -> None:
+def http_eight_clients(port: int, bodies: list[bytes]) -> None:
     """8 threads posting 1000-profile JSON requests until the job is done."""
     work: queue.Queue[bytes] = queue.Queue()
-    for body in data.json_chunks(1000):
+    for body in bodies:
         work.put(body)
     failures: list[Exception] = []
 
@@ -103,12 +103,14 @@ def run_ingest(url: str, psql: Path, sizes: list[int], runs: int) -> tuple[list[
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             data = make_dataset(size)
-            csv_path = data.write_stage_csv(Path(tmp) / f"stage-{size}.csv")  # made before the clock runs
+            # Every contender's input is made before the clock runs: the peers' CSV, our request bodies.
+            csv_path = data.write_stage_csv(Path(tmp) / f"stage-{size}.csv")
+            ndjson_body, json_body, json_chunks = data.ndjson_gzip_body(), data.json_body(), data.json_chunks(1000)
             with gunicorn(url, f"{BENCH_KEY}:ingest") as (port, master):
                 contenders: dict[str, Callable[[], None]] = {
-                    "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, data),
-                    "http JSON, 1 request": lambda: http_json(port, data),
-                    "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, data),
+                    "http NDJSON+gzip, 1 request": lambda: http_ndjson_gzip(port, ndjson_body),
+                    "http JSON, 1 request": lambda: http_json(port, json_body),
+                    "http JSON, 8 clients x 1000": lambda: http_eight_clients(port, json_chunks),
                     LIMIT: lambda: peers.limit(url, psql, csv_path),
                     FLOOR: lambda: peers.floor(url, psql, csv_path),
                     "SQLAlchemy executemany": lambda: peers.sqlalchemy_executemany(url, data),
