@@ -15,6 +15,8 @@ MAX_USERNAME_LENGTH = 64
 MAX_FULL_NAME_LENGTH = 256
 MAX_SOURCE_LENGTH = 64
 _USERNAME = re.compile(r"[\w.\-]+")  # \w is Unicode-aware: letters and digits of any script, and _
+# A username the rules would keep as it is: trimmed, without '@', lower-case ASCII (the common case).
+_PLAIN_USERNAME = re.compile(r"[a-z0-9_.\-]{1,%d}" % MAX_USERNAME_LENGTH)
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 # YYYY-MM-DDTHH:MM:SS[.ffffff] in UTC or without a zone, the shape nearly every scraper sends.
 _UTC_TIMESTAMP = re.compile(r" *(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(Z|[+-]00:00)?) *", re.ASCII)
@@ -53,7 +55,7 @@ def profile_json(profile: dict, max_bytes: int) -> str:
     """Serialise a profile for the jsonb column, cleaning it first only when it needs it."""
     try:
         data = orjson.dumps(profile)
-        if b"\\u0000" in data:
+        if b"\\" in data and b"\\u0000" in data:  # one byte's search first: most profiles hold no escape
             raise ValueError("NUL")
     except (TypeError, ValueError):  # lone surrogates make orjson raise; NUL we found ourselves
         try:
@@ -159,9 +161,50 @@ def validate_profile(profile: Any, default_source: str | None,
     """Check one profile; return (id, username, full_name, source, scraped_at, json) or raise Rejected."""
     if not isinstance(profile, dict):
         raise Rejected(None, "profile must be a JSON object")
-    profile_id = normalise_id(profile.get("id"))
-    username = normalise_username(profile.get("username"))
-    full_name = optional_text("full_name", profile.get("full_name"), MAX_FULL_NAME_LENGTH)
-    source = optional_text("source", profile.get("source", default_source), MAX_SOURCE_LENGTH)
-    scraped_at = normalise_timestamp(profile.get("scraped_at"))
+    # Each field's common shape is accepted inline, as the full rule would return it unchanged; any
+    # other value goes through the rule itself. The calls cost a third of validating (measured).
+    get = profile.get
+    profile_id = get("id")
+    if not (type(profile_id) is str and 0 < len(profile_id) <= MAX_ID_LENGTH and profile_id.isprintable()
+            and profile_id[0] != " " != profile_id[-1]):  # printable: the only whitespace left is " "
+        profile_id = normalise_id(profile_id)
+    username = get("username")
+    if type(username) is not str or not _PLAIN_USERNAME.fullmatch(username):
+        username = normalise_username(username)
+    full_name = _plain_text(get("full_name"), MAX_FULL_NAME_LENGTH)
+    if full_name is _NOT_PLAIN:
+        full_name = optional_text("full_name", get("full_name"), MAX_FULL_NAME_LENGTH)
+    source = _plain_text(get("source", default_source), MAX_SOURCE_LENGTH)
+    if source is _NOT_PLAIN:
+        source = optional_text("source", get("source", default_source), MAX_SOURCE_LENGTH)
+    scraped_at = _plain_timestamp(get("scraped_at"))
+    if scraped_at is _NOT_PLAIN:
+        scraped_at = normalise_timestamp(get("scraped_at"))
     return profile_id, username, full_name, source, scraped_at, profile_json(profile, max_bytes)
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_timestamp(value: Any) -> Any:
+    """normalise_timestamp's answer for null and for YYYY-MM-DDTHH:MM:SSZ; else _NOT_PLAIN."""
+    if value is None:
+        return None
+    if (type(value) is not str or len(value) != 20 or value[19] != "Z" or value[10] != "T"
+            or not value[4] == value[7] == "-" or not value[13] == value[16] == ":"):
+        return _NOT_PLAIN
+    try:
+        datetime.fromisoformat(value)  # digits only where digits belong, and a real date and time
+    except ValueError:
+        return _NOT_PLAIN
+    return value
+
+
+def _plain_text(value: Any, limit: int) -> Any:
+    """optional_text's answer for null and for ASCII text without NUL within `limit`; else _NOT_PLAIN."""
+    if value is None:
+        return None
+    if type(value) is not str or not value.isascii() or "\x00" in value:
+        return _NOT_PLAIN
+    value = value.strip()
+    return (value or None) if len(value) <= limit else _NOT_PLAIN
