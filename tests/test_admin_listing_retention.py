@@ -69,6 +69,20 @@ def test_pool_rows_of_a_date_range_come_once_each_in_order(admin, db):
                                                       "source", "used", "used_at"}
 
 
+def test_pool_listing_interleaves_used_and_unused_rows_in_order(admin, db):
+    # Used and unused rows sit in different indexes; every page must merge them in one order.
+    add_pool(db, 60, prefix="mix")
+    db.execute("UPDATE global_usernames SET first_seen_at = %s WHERE id ~ '[05]$'", [BASE_TIME])  # ties
+    db.execute("UPDATE global_usernames SET used = true, used_at = now() WHERE id ~ '[13579]$'")
+    db.execute("UPDATE global_usernames SET used = true, used_at = now() WHERE id IN ('mix0', 'mix40')")
+    expected = [row[0] for row in db.execute(
+        "SELECT id FROM global_usernames ORDER BY first_seen_at, id").fetchall()]
+    for limit in (1, 4, 7, 1000):
+        items = _all_pages(admin, "/api/admin/profiles/global", **{"from": "2026-01-01", "limit": limit})
+        assert [i["id"] for i in items] == expected
+    assert {i["used"] for i in items} == {True, False}
+
+
 def test_listing_checks_its_range_and_cursor(admin, db):
     add_pool(db, 5)
     page = admin("get", "/api/admin/profiles/global",
